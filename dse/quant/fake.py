@@ -1,0 +1,264 @@
+"""Fake quantization in torch: every QuantScheme kind, straight-through gradients and a
+learned clipping scale.
+
+Scale learning follows LSQ (Esser et al., ICLR 2020, "Learned Step Size Quantization"):
+a value is quantized as ``alpha * Q(clamp(x / alpha, -1, 1))`` where ``Q`` rounds to the
+nearest level of the normalised level set and passes gradients straight through. Autograd
+then gives LSQ's scale gradient exactly: ``Q(x/alpha) - x/alpha`` inside the range and
+``+-1`` (the clipped level) outside. As in LSQ the scale gradient is multiplied by
+``1 / sqrt(n * Qp)`` (n values per scale, Qp the largest integer level) so that the scale
+learns at the pace of the weights. ``alpha`` is the clipping value (largest magnitude),
+which for non-uniform sets (pow2, SP2) is the natural parameter, as in APoT.
+
+The scale is initialised by a small grid search minimising quantization MSE (per row for
+per-row schemes), so that low-bit schemes start from a sensible clip, not from max|w|.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from hwmodels.formats import QuantScheme, levels
+
+from .terms import term_quantize
+
+
+class _RoundSTE(torch.autograd.Function):
+    """Forward: the given quantized values; backward: identity (straight-through)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, xq: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return xq
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad, None
+
+
+def ste(x: torch.Tensor, xq: torch.Tensor) -> torch.Tensor:
+    """``xq`` in the forward pass, gradient of ``x`` in the backward pass."""
+    return _RoundSTE.apply(x, xq.detach())
+
+
+def grad_scale(p: torch.Tensor, factor: float) -> torch.Tensor:
+    """Same value as ``p``; gradient multiplied by ``factor`` (LSQ gradient scaling)."""
+    return (p - p * factor).detach() + p * factor
+
+
+def round_to_levels(x: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
+    """Nearest value of the sorted level set ``lv`` for each entry of ``x`` (no gradient)."""
+    mid = (lv[1:] + lv[:-1]) / 2
+    idx = torch.bucketize(x.detach().contiguous(), mid)
+    return lv[idx]
+
+
+def _levels_tensor(kind: str, bits: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(levels(kind, bits), dtype=like.dtype, device=like.device)
+
+
+def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional[torch.Tensor] = None,
+                        row_dim: int = 0) -> torch.Tensor:
+    """Quantize values already normalised to [-1, 1] with ``scheme``'s weight format (no
+    gradient). ``c`` holds weights with rows (output channels) on ``row_dim``; term groups
+    run along the flattened remaining dims."""
+    b = scheme.w_bits
+    kind = scheme.kind
+    if kind == "fixed":
+        n = 2 ** (b - 1) - 1
+        return torch.round(c * n) / n
+    if kind in ("pow2", "sp2"):
+        return round_to_levels(c, _levels_tensor(kind, b, c))
+    if kind == "term":
+        n = 2 ** (b - 1) - 1
+        rows = c.movedim(row_dim, 0)
+        flat = torch.round(rows.reshape(rows.shape[0], -1) * n)
+        kept = term_quantize(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, dim=-1)
+        return (kept / n).reshape(rows.shape).movedim(0, row_dim)
+    if kind == "msq":
+        n = 2 ** (b - 1) - 1
+        fixed = torch.round(c * n) / n
+        if sp2_rows is None or not bool(sp2_rows.any()):
+            return fixed
+        sp2 = round_to_levels(c, _levels_tensor("sp2", b, c))
+        shape = [1] * c.ndim
+        shape[row_dim] = -1
+        return torch.where(sp2_rows.view(shape), sp2, fixed)
+    raise ValueError(f"kind: unknown scheme kind {kind!r}")
+
+
+def row_kurtosis(w: torch.Tensor) -> torch.Tensor:
+    """Excess kurtosis of each row (output channel) of a weight tensor: 0 for a Gaussian,
+    -1.2 for a uniform distribution, 3 for a Laplacian."""
+    x = w.detach().reshape(w.shape[0], -1).double()
+    x = x - x.mean(1, keepdim=True)
+    var = (x * x).mean(1)
+    m4 = (x ** 4).mean(1)
+    return (m4 / var.clamp_min(1e-30) ** 2 - 3.0).to(w.dtype)
+
+
+def assign_sp2_rows(w: torch.Tensor, sp2_fraction: float) -> torch.Tensor:
+    """Rows to put in SP2 for a row-wise mixed (msq) scheme, as a bool mask.
+
+    Mix-and-Match (Chang et al., HPCA 2021): SP2 levels are dense near zero and sparse at
+    the tails, so they suit bell-shaped rows; uniform-like rows suit fixed point. We rank
+    rows by excess kurtosis (bell-shaped/heavy-tailed rows score high, uniform-like rows
+    score near -1.2) and put the ``round(sp2_fraction * rows)`` highest in SP2 (ties by
+    row index, so the assignment is deterministic).
+    """
+    rows = w.shape[0]
+    n_sp2 = int(round(float(sp2_fraction) * rows))
+    mask = torch.zeros(rows, dtype=torch.bool, device=w.device)
+    if n_sp2 <= 0:
+        return mask
+    k = row_kurtosis(w)
+    order = sorted(range(rows), key=lambda i: (-float(k[i]), i))
+    mask[torch.as_tensor(order[:n_sp2], device=w.device)] = True
+    return mask
+
+
+def _mse_init_scale(w: torch.Tensor, quant, per_row: bool, n_grid: int = 24) -> torch.Tensor:
+    """Clip value minimising the quantization MSE, per row or per tensor."""
+    w = w.detach()
+    if per_row:
+        flat = w.reshape(w.shape[0], -1)
+        wmax = flat.abs().amax(1).clamp_min(1e-8)
+    else:
+        flat = w.reshape(1, -1)
+        wmax = flat.abs().amax().clamp_min(1e-8).reshape(1)
+    best = wmax.clone()
+    best_err = torch.full_like(wmax, float("inf"))
+    for r in torch.linspace(0.2, 1.0, n_grid, dtype=w.dtype):
+        a = wmax * r
+        shape = (-1,) + (1,) * (w.ndim - 1) if per_row else ()
+        aa = a.view(shape) if per_row else a.reshape(())
+        q = quant(torch.clamp(w / aa, -1, 1)) * aa
+        err = ((q - w) ** 2).reshape(flat.shape).mean(1)
+        better = err < best_err
+        best = torch.where(better, a, best)
+        best_err = torch.where(better, err, best_err)
+    return best if per_row else best.reshape(())
+
+
+class WeightQuantizer(nn.Module):
+    """Quantizes a weight tensor (rows = output channels on dim 0) with a learned clip."""
+
+    def __init__(self, scheme: QuantScheme, weight: torch.Tensor, sp2_rows: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.scheme = scheme
+        per_row = scheme.granularity == "per_row"
+        self.per_row = per_row
+        if scheme.kind == "msq" and sp2_rows is None:
+            sp2_rows = assign_sp2_rows(weight, scheme.sp2_fraction)
+        self.register_buffer("sp2_rows", sp2_rows if sp2_rows is not None else torch.zeros(0, dtype=torch.bool))
+        alpha = _mse_init_scale(weight, self._quant, per_row)
+        self.alpha = nn.Parameter(alpha.clone())
+        qp = 2 ** (scheme.w_bits - 1) - 1
+        per_scale = weight.numel() / (weight.shape[0] if per_row else 1)
+        self._gscale = 1.0 / math.sqrt(per_scale * qp)
+
+    def _quant(self, c: torch.Tensor) -> torch.Tensor:
+        rows = self.sp2_rows if self.sp2_rows.numel() else None
+        return quantize_normalized(c, self.scheme, rows)
+
+    def _alpha_view(self, w: torch.Tensor) -> torch.Tensor:
+        a = grad_scale(self.alpha, self._gscale).abs().clamp_min(1e-8)
+        return a.view((-1,) + (1,) * (w.ndim - 1)) if self.per_row else a
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        a = self._alpha_view(w)
+        c = torch.clamp(w / a, -1, 1)
+        return ste(c, self._quant(c)) * a
+
+    @torch.no_grad()
+    def integer_weights(self, w: torch.Tensor) -> torch.Tensor:
+        """The quantized weights on the normalised level grid times 2^(b-1)-1 (integers for
+        fixed/term; fixed-grid multiples for pow2/sp2 levels)."""
+        a = self._alpha_view(w)
+        return self._quant(torch.clamp(w / a, -1, 1)) * (2 ** (self.scheme.w_bits - 1) - 1)
+
+
+class ActQuantizer(nn.Module):
+    """Uniform activation quantizer (``a_bits``) with a learned clip (LSQ-style).
+
+    Signedness is fixed on the first batch (unsigned when that batch has no negative
+    values, e.g. after a ReLU, which buys one bit). For the ``term`` kind with
+    ``a_term_budget`` each integer activation also keeps only its largest terms.
+    """
+
+    def __init__(self, scheme: QuantScheme):
+        super().__init__()
+        self.scheme = scheme
+        self.alpha = nn.Parameter(torch.tensor(1.0))
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("signed", torch.tensor(True))
+
+    def _levels_n(self) -> int:
+        b = self.scheme.a_bits
+        return 2 ** (b - 1) - 1 if bool(self.signed) else 2 ** b - 1
+
+    def _quant(self, c: torch.Tensor) -> torch.Tensor:
+        n = self._levels_n()
+        q = torch.round(c * n)
+        if self.scheme.a_term_budget is not None:
+            q = term_quantize(q, self.scheme.a_term_budget, 1, self.scheme.term_encoding)
+        return q / n
+
+    @torch.no_grad()
+    def _init(self, x: torch.Tensor) -> None:
+        self.signed.fill_(bool((x < 0).any()))
+        low = -1.0 if bool(self.signed) else 0.0
+        sample = x.detach().reshape(1, -1)
+        if sample.shape[1] > 65536:  # deterministic subsample keeps init cheap
+            sample = sample[:, :: sample.shape[1] // 65536 + 1]
+        alpha = _mse_init_scale(sample, lambda c: self._quant(torch.clamp(c, low, 1)), per_row=False)
+        self.alpha.copy_(alpha)
+        self.initialized.fill_(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not bool(self.initialized):
+            self._init(x)
+        n = self._levels_n()
+        per_item = x[0].numel() if x.ndim > 1 else x.numel()
+        a = grad_scale(self.alpha, 1.0 / math.sqrt(per_item * n)).abs().clamp_min(1e-8)
+        low = -1.0 if bool(self.signed) else 0.0
+        c = torch.clamp(x / a, low, 1.0)
+        return ste(c, self._quant(c)) * a
+
+
+def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | float | None = None,
+                  role: str = "weight", sp2_rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Functional fake quantization of ``x`` with ``scheme`` (straight-through gradient).
+
+    ``role='weight'`` uses the weight format (rows on dim 0 for per-row schemes);
+    ``role='act'`` the uniform ``a_bits`` activation format (signed). ``alpha`` is the clip
+    value (scalar, or one per row); by default max|x| (per row for per-row weights). A
+    tensor ``alpha`` with ``requires_grad`` receives the LSQ scale gradient (unscaled).
+    """
+    if role not in ("weight", "act"):
+        raise ValueError(f"role: must be 'weight' or 'act', got {role!r}")
+    per_row = role == "weight" and scheme.granularity == "per_row" and x.ndim > 1
+    if alpha is None:
+        alpha = (x.detach().reshape(x.shape[0], -1).abs().amax(1) if per_row else x.detach().abs().max())
+    a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device).abs().clamp_min(1e-8)
+    if per_row and a.ndim == 1:
+        a = a.view((-1,) + (1,) * (x.ndim - 1))
+    c = torch.clamp(x / a, -1, 1)
+    if role == "weight":
+        if scheme.kind == "msq" and sp2_rows is None:
+            sp2_rows = assign_sp2_rows(x, scheme.sp2_fraction)
+        q = quantize_normalized(c, scheme, sp2_rows)
+    else:
+        n = 2 ** (scheme.a_bits - 1) - 1
+        q = torch.round(c * n)
+        if scheme.a_term_budget is not None:
+            q = term_quantize(q, scheme.a_term_budget, 1, scheme.term_encoding)
+        q = q / n
+    return ste(c, q) * a
+
+
+__all__ = ["ActQuantizer", "WeightQuantizer", "assign_sp2_rows", "fake_quantize", "grad_scale",
+           "quantize_normalized", "round_to_levels", "row_kurtosis", "ste"]
