@@ -1,0 +1,79 @@
+"""Exports from the storage alone: the Pareto set (CSV or JSON) and single plans."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from .errors import UserError
+from .study import feasible, pareto_trials
+
+
+def trial_record(t: FrozenTrial, objectives: list[str]) -> dict[str, Any]:
+    """One flat row: identity, objectives, all metrics, all parameters, the plan."""
+    row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "status": t.user_attrs.get("status", ""),
+                           "baseline": t.user_attrs.get("baseline", ""), "feasible": feasible(t)}
+    if t.values is not None:
+        for name, v in zip(objectives, t.values):
+            row[f"objective.{name}"] = v
+    for k, v in sorted((t.user_attrs.get("metrics") or {}).items()):
+        row[f"metric.{k}"] = v
+    for k, v in sorted(t.params.items()):
+        row[f"param.{k}"] = v
+    if t.user_attrs.get("reason"):
+        row["reason"] = t.user_attrs["reason"]
+    row["plan"] = json.dumps(t.user_attrs.get("point", {}), sort_keys=True)
+    return row
+
+
+def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
+    objectives = study.user_attrs.get("objectives") or []
+    return [trial_record(t, objectives) for t in pareto_trials(study)]
+
+
+def write_records(records: list[dict[str, Any]], fmt: str, path: str | Path) -> None:
+    path = Path(path)
+    if fmt == "json":
+        text = json.dumps(records, indent=2, default=str)
+    elif fmt == "csv":
+        cols: list[str] = []
+        for r in records:
+            cols += [k for k in r if k not in cols]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        for r in records:
+            w.writerow(r)
+        text = buf.getvalue()
+    else:
+        raise UserError(f"--format: unknown format {fmt!r}; allowed: csv, json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def plan_of_trial(study: optuna.Study, number: int) -> dict[str, Any]:
+    """The design point of trial ``number`` in the plan format ``dse finetune`` and
+    ``dse hw eval`` read."""
+    trials = study.get_trials(deepcopy=False)
+    match = [t for t in trials if t.number == number]
+    if not match:
+        raise UserError(f"--trial: study {study.study_name!r} has no trial {number} (trials 0..{len(trials) - 1})")
+    t = match[0]
+    point = t.user_attrs.get("point")
+    if not point:
+        state = t.state.name.lower()
+        raise UserError(f"--trial: trial {number} has no design point recorded (state {state}); pick another")
+    plan = dict(point)
+    plan["study"] = study.study_name
+    plan["trial"] = number
+    if t.state == TrialState.COMPLETE:
+        plan["metrics"] = t.user_attrs.get("metrics", {})
+    return plan

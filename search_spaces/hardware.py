@@ -1,0 +1,74 @@
+"""Hardware piece: knobs come from the hardware model itself (``model.knobs()``), so a
+plug-in model is searchable with no extra code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import optuna
+
+from hwmodels import HardwareModel, Knob, Workload
+
+from .base import Fragment, SpacePiece
+
+
+def suggest_knob(trial: optuna.trial.BaseTrial, knob: Knob, override: Any = None) -> Any:
+    """Suggest one knob as ``hw.<name>``; ``override`` narrows it: a list of choices, or a
+    ``[low, high]`` pair for a numeric knob."""
+    name = f"hw.{knob.name}"
+    if override is not None and not isinstance(override, (list, tuple)):
+        return knob.validate(override)
+    if knob.kind == "categorical" or (override is not None and len(override) != 2):
+        choices = list(override) if override is not None else list(knob.choices)
+        return trial.suggest_categorical(name, choices)
+    low, high = (override if override is not None else (knob.low, knob.high))
+    if knob.kind == "int":
+        step = int(knob.step or 1)
+        if knob.log:
+            return trial.suggest_int(name, int(low), int(high), log=True)
+        return trial.suggest_int(name, int(low), int(high), step=step)
+    return trial.suggest_float(name, float(low), float(high), log=knob.log)
+
+
+@dataclass
+class HardwarePiece(SpacePiece):
+    """Searches the model's knobs.
+
+    ``fixed``: knob -> value, not searched. ``ranges``: knob -> list of choices or
+    ``[low, high]``. ``search``: names to search (default: every knob with ``search=True``
+    that is not fixed).
+    """
+
+    model: HardwareModel
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    ranges: Mapping[str, Any] = field(default_factory=dict)
+    search: Sequence[str] | None = None
+
+    def searched_knobs(self) -> list[Knob]:
+        knobs = self.model.knobs()
+        if self.search is not None:
+            wanted = set(self.search)
+            return [k for k in knobs if k.name in wanted and k.name not in self.fixed]
+        return [k for k in knobs if k.search and k.name not in self.fixed]
+
+    def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
+        knobs = {k.name: k for k in self.model.knobs()}
+        for name, value in self.fixed.items():
+            frag.knobs[name] = knobs[name].validate(value)
+        for knob in self.searched_knobs():
+            frag.knobs[knob.name] = suggest_knob(trial, knob, self.ranges.get(knob.name))
+
+    def baseline_params(self, workload: Workload, w_bits: int, a_bits: int) -> dict[str, Any] | None:
+        """The model's default hardware (where the space contains it; else the sampler picks)."""
+        out = {}
+        for knob in self.searched_knobs():
+            r = self.ranges.get(knob.name)
+            if knob.kind == "categorical" or (r is not None and len(r) != 2):
+                if knob.default in (r if r is not None else knob.choices):
+                    out[f"hw.{knob.name}"] = knob.default
+            else:
+                low, high = r if r is not None else (knob.low, knob.high)
+                if low <= knob.default <= high:
+                    out[f"hw.{knob.name}"] = knob.default
+        return out
