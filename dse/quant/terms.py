@@ -80,32 +80,57 @@ def term_quantize(q: ArrayLike, budget: int, group_size: int = 1, encoding: str 
 
 
 def _term_quantize_2d(x: torch.Tensor, budget: int, g: int, encoding: str,
-                      chunk_values: int = 1 << 21) -> torch.Tensor:
+                      chunk_values: int = 1 << 22) -> torch.Tensor:
+    """Rows of int64 values, groups of ``g`` along the last axis.
+
+    Per group, the kept terms are: every nonzero digit in the bit planes above a cut plane
+    p*, plus the first r nonzero digits (by index) of plane p*, where p* is the highest
+    plane at which the running count of nonzero digits (from the top) exceeds the budget
+    and r is what is left of the budget there. That is the greedy order of the module
+    docstring, computed with one pass per bit plane instead of per value.
+    """
     rows, length = x.shape
     n_groups = -(-length // g)
     pad = n_groups * g - length
     if pad:
         x = torch.nn.functional.pad(x, (0, pad))
     grouped = x.reshape(rows * n_groups, g)
-    mag = grouped.abs()
-    max_mag = int(mag.max()) if mag.numel() else 0
-    n_pos = max(max_mag.bit_length() + (1 if encoding == "csd" else 0), 1)
-    sign = torch.sign(grouped)
     out = torch.empty_like(grouped)
-    pow2 = 1 << torch.arange(n_pos - 1, -1, -1, dtype=torch.int64, device=x.device)  # high -> low
     step = max(1, chunk_values // g)
     for start in range(0, grouped.shape[0], step):  # bounded memory, not a per-value loop
-        m = mag[start:start + step]
-        d = _digits(m, n_pos, encoding).flip(-1)  # (G, g, P) with position high -> low
-        # greedy order: exponent descending, then index ascending -> lay out as (G, P, g)
-        d = d.transpose(1, 2)
-        nz = d != 0
-        rank = nz.reshape(nz.shape[0], -1).cumsum(-1, dtype=torch.int32).reshape(nz.shape)
-        kept = torch.where(nz & (rank <= budget), d, torch.zeros((), dtype=d.dtype))
-        val = (kept.to(torch.int64) * pow2[None, :, None]).sum(1)  # (G, g)
-        out[start:start + step] = val * sign[start:start + step]
+        out[start:start + step] = _term_groups(grouped[start:start + step], budget, encoding)
     out = out.reshape(rows, n_groups * g)
     return out[:, :length] if pad else out
+
+
+def _term_groups(grouped: torch.Tensor, budget: int, encoding: str) -> torch.Tensor:
+    sign = torch.sign(grouped)
+    mag = grouped.abs()
+    if encoding == "binary":
+        plus, minus = mag, torch.zeros_like(mag)
+    else:  # non-adjacent form as two bit masks (see _digits)
+        xh = mag >> 1
+        x3 = mag + xh
+        c = x3 ^ xh
+        plus, minus = x3 & c, xh & c
+    nz = plus | minus
+    max_nz = int(nz.max()) if nz.numel() else 0
+    n_pos = max(max_nz.bit_length(), 1)
+    counts = torch.stack([((nz >> p) & 1).sum(-1) for p in range(n_pos)], dim=1)  # (G, P)
+    from_top = counts.flip(1).cumsum(1).flip(1)  # digits in planes >= p
+    over = from_top > budget
+    cut = over.sum(1) - 1  # p*: highest plane where the budget runs out; -1 keeps all
+    above = torch.where(cut + 1 < n_pos, from_top.gather(1, (cut + 1).clamp(max=n_pos - 1)[:, None])[:, 0],
+                        torch.zeros_like(cut))
+    remaining = budget - above
+    cut_c = cut.clamp(min=0)
+    plane = (nz >> cut_c[:, None]) & 1
+    rank = plane.cumsum(1)
+    keep_plane = (plane == 1) & (rank <= remaining[:, None]) & (cut[:, None] >= 0)
+    high_mask = ~((torch.ones_like(cut) << (cut_c + 1)) - 1)  # bits strictly above p*
+    high_mask = torch.where(cut >= 0, high_mask, torch.full_like(cut, -1))  # no cut: keep everything
+    keep = high_mask[:, None] | (keep_plane.to(torch.int64) << cut_c[:, None])
+    return ((plus & keep) - (minus & keep)) * sign
 
 
 def count_terms(q: ArrayLike, encoding: str = "binary") -> ArrayLike:
