@@ -323,10 +323,23 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
     return cfg
 
 
+#: the built-in demo (``dse search`` with no config); examples/digits.toml is the same study
+DEMO: dict[str, Any] = {
+    "study": {"name": "digits-demo", "objectives": ["accuracy", "latency_s"], "trials": 30, "seed": 0},
+    "workload": {"name": "digits"},
+    "space": {"kinds": ["fixed", "pow2", "sp2", "term", "msq"], "w_bits": [2, 3, 4, 6, 8], "a_bits": [4, 8],
+              "first_last": "fixed8"},
+    "hardware": {"model": "systolic", "device": "XC7Z020"},
+    "constraints": {"fit_device": True},
+    "sampler": {"name": "tpe"},
+    "finetune": {"epochs": 2, "lr": 1e-3, "optimizer": "adam", "abandon_below": 0.5},
+}
+
+
 def load_config(path: str | Path | None) -> StudyConfig:
     """Read and validate a TOML config; ``None`` gives the built-in digits demo."""
     if path is None:
-        return StudyConfig(source="<built-in digits demo>")
+        return parse_config(DEMO, source="<built-in digits demo>")
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config: no such file {str(p)!r}; pass a TOML file (see examples/)")

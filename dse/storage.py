@@ -16,15 +16,18 @@ import fcntl
 import os
 import socket
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from .errors import UserError
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 DEFAULT_STORAGE = "runs/dse.journal"
 HEARTBEAT_S = 5
@@ -90,12 +93,12 @@ def open_storage(url: str | None, create_dirs: bool = True) -> StorageHandle:
             db = Path(url[len("sqlite:///"):])
             if create_dirs:
                 db.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = db.with_name(db.name + ".lock")
+            lock_path = db.with_name(db.name + ".dse-lock")
         else:
             lock_path = None
         try:
             storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                 failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+                                 failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                                  engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
         except ModuleNotFoundError as e:
             raise UserError(f"storage: {url.split(':')[0]} needs a driver ({e.name}); "
@@ -116,7 +119,7 @@ def open_storage(url: str | None, create_dirs: bool = True) -> StorageHandle:
     elif not path.exists():
         raise UserError(f"storage: no such file {str(path)!r}")
     backend = JournalFileBackend(str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
-    return StorageHandle(url, JournalStorage(backend), lock_path=path.with_name(path.name + ".lock"))
+    return StorageHandle(url, JournalStorage(backend), lock_path=path.with_name(path.name + ".dse-lock"))
 
 
 def _redact(url: str) -> str:

@@ -9,7 +9,7 @@ storage alone.
 Trial states: COMPLETE = fully evaluated (constraints may still be violated, e.g. an
 accuracy cap); PRUNED = infeasible before fine-tuning, or abandoned as hopeless (the
 ``status`` user attr says which, ``reason`` says why); FAILED = an error (``reason``).
-A trial whose worker died is failed and re-enqueued (Optuna's RetryFailedTrialCallback):
+A trial whose worker died is failed and re-enqueued (Optuna's RetryHeartbeatStaleTrialCallback):
 by heartbeat on RDB storages, by process liveness on local journal files.
 """
 
@@ -20,11 +20,12 @@ import json
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from hwmodels import DesignPoint, HardwareModel, Workload
@@ -38,6 +39,8 @@ from .pareto import pareto_mask, to_minimization
 from .storage import StorageHandle, pid_alive, worker_id
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna's retry-on-stale-heartbeat callback is marked experimental; its warning is noise here.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 #: config fields that may differ when a study is resumed
 _RESUMABLE_FIELDS = ("trials", "timeout_s", "storage", "name", "seed")
@@ -232,7 +235,7 @@ def recover_stale(study: optuna.Study, handle: StorageHandle) -> list[int]:
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         failed.extend(sorted(before - after))
     me = worker_id()
-    retry = RetryFailedTrialCallback(max_retry=2)
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         w = t.user_attrs.get("worker") or {}
         pid = w.get("pid")
@@ -463,8 +466,15 @@ def describe_point(point: dict[str, Any]) -> str:
     c = Counter(f"{s['kind']}{s.get('w_bits', 8)}" for s in layers.values())
     quant = " ".join(f"{k}x{n}" for k, n in sorted(c.items()))
     hw = point.get("hardware", {})
-    hw_s = " ".join(f"{k}={v}" for k, v in sorted(hw.items()) if k not in ("device",))
+    short = {"rows", "cols", "dataflow", "clock_hz", "pe_arith", "lut_fraction", "sp2_rows", "lanes"}
+    hw_s = " ".join(f"{k}={_short(v)}" for k, v in sorted(hw.items()) if k in short or len(hw) <= 4)
     return f"{quant} | {hw_s}" if hw_s else quant
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v / 1e6:.0f}M" if v >= 1e6 else f"{v:.3g}"
+    return str(v)
 
 
 def pareto_table(study: optuna.Study) -> str:

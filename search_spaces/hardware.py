@@ -60,8 +60,9 @@ class HardwarePiece(SpacePiece):
             frag.knobs[knob.name] = suggest_knob(trial, knob, self.ranges.get(knob.name))
 
     def baseline_params(self, workload: Workload, w_bits: int, a_bits: int) -> dict[str, Any] | None:
-        """The model's default hardware (where the space contains it; else the sampler picks)."""
-        out = {}
+        """The model's default hardware, clamped into narrowed ranges (a categorical default
+        outside its choices is left to the sampler)."""
+        out: dict[str, Any] = {}
         for knob in self.searched_knobs():
             r = self.ranges.get(knob.name)
             if knob.kind == "categorical" or (r is not None and len(r) != 2):
@@ -69,6 +70,6 @@ class HardwarePiece(SpacePiece):
                     out[f"hw.{knob.name}"] = knob.default
             else:
                 low, high = r if r is not None else (knob.low, knob.high)
-                if low <= knob.default <= high:
-                    out[f"hw.{knob.name}"] = knob.default
+                value = min(max(knob.default, low), high)
+                out[f"hw.{knob.name}"] = int(value) if knob.kind == "int" else float(value)
         return out
