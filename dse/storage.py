@@ -98,7 +98,7 @@ def open_storage(url: str | None, create_dirs: bool = True) -> StorageHandle:
             lock_path = None
         try:
             storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                 failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                                  engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
         except ModuleNotFoundError as e:
             raise UserError(f"storage: {url.split(':')[0]} needs a driver ({e.name}); "

@@ -1,0 +1,73 @@
+"""Shared fixtures: a real PostgreSQL server, started per test session."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the postgres user then."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    initdb = os.path.join(bins[-1], "initdb") if bins else shutil.which("initdb")
+    if not initdb or not os.path.exists(initdb):
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does this)")
+    bindir = os.path.dirname(initdb)
+    root = Path(tempfile.mkdtemp(prefix="dse-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    os.chmod(root, 0o777)
+    os.chmod(sock, 0o777)
+    if os.geteuid() == 0:
+        shutil.chown(sock, "postgres")
+        data.mkdir()
+        shutil.chown(data, "postgres")
+    port = _free_port()
+    subprocess.run(_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+                   check=True, capture_output=True)
+    log = root / "log"
+    if os.geteuid() == 0:
+        log.touch()
+        shutil.chown(log, "postgres")
+    subprocess.run(_as_postgres([os.path.join(bindir, "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
+                                 f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]),
+                   check=True, capture_output=True)
+    try:
+        subprocess.run([os.path.join(bindir, "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "dse"], check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/dse"
+    finally:
+        subprocess.run(_as_postgres([os.path.join(bindir, "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fixture_env(tmp_path):
+    """Environment for subprocesses: the test workloads importable, a private cache."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), env.get("PYTHONPATH", "")])
+    env["DSE_CACHE_DIR"] = str(tmp_path / "cache")
+    return env

@@ -1,0 +1,123 @@
+"""Workers sharing a study: PostgreSQL across processes, and recovery from SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dse.storage import open_storage
+
+HW_STUDY = """
+[study]
+name = "pg-hw"
+objectives = ["latency_s", "energy_j", "avg_weight_bits"]
+fidelity = "none"
+trials = 1
+[workload]
+name = "resnet18"
+[space]
+kinds = ["fixed", "sp2", "pow2"]
+w_bits = [3, 4, 5, 6, 8]
+a_bits = [4, 8]
+[hardware]
+model = "systolic"
+device = "XCVU9P"
+search = ["rows", "cols", "dataflow"]
+ranges = {rows = [4, 64], cols = [4, 64]}
+"""
+
+
+def dse(*args, env=None, cwd=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "dse", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=cwd, **kw)
+
+
+@pytest.mark.slow
+def test_two_workers_on_postgres_run_exactly_the_budget(postgres_url, tmp_path):
+    cfg = tmp_path / "hw.toml"
+    cfg.write_text(HW_STUDY)
+    p = dse("search", str(cfg), "--storage", postgres_url, "--quiet", "--no-report", cwd=tmp_path)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    workers = [dse("worker", "--storage", postgres_url, "--study", "pg-hw", "--trials", "60", cwd=tmp_path)
+               for _ in range(2)]
+    for w in workers:
+        out, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err
+    handle = open_storage(postgres_url)
+    trials = optuna.load_study(study_name="pg-hw", storage=handle.storage).get_trials()
+    assert len(trials) == 60
+    assert sorted(t.number for t in trials) == list(range(60))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    # the search process ran the two enqueued baselines (always run), the workers the rest
+    assert {t.user_attrs.get("baseline") for t in trials[:2]} == {"fixed W8A8", "fixed W4A4"}
+    pids = {t.user_attrs["worker"]["pid"] for t in trials[2:]}
+    assert len(pids) == 2, "both workers must have run trials"
+    evaluated = [t.user_attrs["point_key"] for t in trials if "duplicate_of" not in t.user_attrs]
+    assert len(evaluated) == len(set(evaluated)), "an identical point was evaluated twice"
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_loses_nothing(tmp_path, fixture_env):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text("""
+[study]
+name = "killme"
+objectives = ["accuracy", "avg_weight_bits"]
+trials = 6
+baselines = []
+[workload]
+name = "tiny_workload:slow_workload"
+[space]
+kinds = ["fixed"]
+w_bits = [2, 3, 4, 5, 6, 8]
+a_bits = [8]
+first_last = "search"
+[hardware]
+model = "systolic"
+device = "XCVU9P"
+search = []
+[finetune]
+epochs = 3
+""")
+    storage = str(tmp_path / "runs" / "s.journal")
+    args = ("search", str(cfg), "--storage", storage, "--quiet", "--no-report")
+    p = dse(*args, env=fixture_env, cwd=tmp_path)
+    handle = open_storage(storage)
+    deadline = time.time() + 300
+    killed_number = None
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            trials = optuna.load_study(study_name="killme", storage=handle.storage).get_trials()
+        except KeyError:
+            continue
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING and "point" in t.user_attrs]
+        if len(complete) >= 2 and running:
+            time.sleep(0.5)
+            os.kill(p.pid, signal.SIGKILL)
+            killed_number = running[0].number
+            break
+        assert p.poll() is None, p.communicate()
+    p.wait()
+    assert killed_number is not None, "never saw a running trial after two completed ones"
+    before = {t.number: t.values for t in optuna.load_study(study_name="killme", storage=handle.storage).get_trials()
+              if t.state == TrialState.COMPLETE}
+    p = dse(*args, env=fixture_env, cwd=tmp_path)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    trials = optuna.load_study(study_name="killme", storage=open_storage(storage).storage).get_trials()
+    by_number = {t.number: t for t in trials}
+    for n, values in before.items():
+        assert by_number[n].state == TrialState.COMPLETE and by_number[n].values == values
+    assert by_number[killed_number].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == by_number[killed_number].params
+    assert len(trials) == 6 + 1  # the budget, plus the failed attempt that was retried
