@@ -74,7 +74,7 @@ class FinetuneConfig:
     steps: int | None = None
     lr: float = 1e-3
     optimizer: str = "adam"
-    batch_size: int = 64
+    batch_size: int | None = None
     weight_decay: float = 0.0
     abandon_below: float | None = None
     pretrain_epochs: int | None = None

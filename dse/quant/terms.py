@@ -68,6 +68,10 @@ def term_quantize(q: ArrayLike, budget: int, group_size: int = 1, encoding: str 
     if t.dtype.is_floating_point and not torch.equal(t, torch.round(t)):
         raise ValueError("q: term quantization needs integer values; round (or scale) first")
     out_dtype = t.dtype
+    if (group_size == 1 and encoding == "binary" and t.dtype in (torch.float32, torch.float64)
+            and (t.numel() == 0 or float(t.abs().max()) < 2**16)):
+        res = _per_value_binary(t, int(budget))
+        return res.numpy() if is_numpy else res
     if t.ndim == 0:
         res = _term_quantize_2d(t.reshape(1, 1).to(torch.int64), int(budget), 1, encoding).reshape(())
     else:
@@ -90,6 +94,8 @@ def _term_quantize_2d(x: torch.Tensor, budget: int, g: int, encoding: str,
     docstring, computed with one pass per bit plane instead of per value.
     """
     rows, length = x.shape
+    if g == 1 and encoding == "binary" and (x.numel() == 0 or int(x.abs().max()) < 2**31):
+        return _per_value_binary(x, budget)
     n_groups = -(-length // g)
     pad = n_groups * g - length
     if pad:
@@ -101,6 +107,26 @@ def _term_quantize_2d(x: torch.Tensor, budget: int, g: int, encoding: str,
         out[start:start + step] = _term_groups(grouped[start:start + step], budget, encoding)
     out = out.reshape(rows, n_groups * g)
     return out[:, :length] if pad else out
+
+
+def _per_value_binary(x: torch.Tensor, budget: int) -> torch.Tensor:
+    """Per-value budget, binary terms: peel the top set bit ``budget`` times (the common
+    activation case; a handful of elementwise passes instead of one per bit plane)."""
+    sign = torch.sign(x)
+    r = x.abs()
+    acc = torch.zeros_like(r)
+    for _ in range(budget):
+        nz = r > 0
+        if not bool(nz.any()):
+            break
+        if r.dtype.is_floating_point:  # float32 log2 is exact enough below 2**16 (checked by caller)
+            t = torch.where(nz, torch.exp2(torch.floor(torch.log2(r.clamp(min=1)))), torch.zeros_like(r))
+        else:
+            top = torch.floor(torch.log2(r.clamp(min=1).double())).long()  # exact below 2**31
+            t = torch.where(nz, torch.ones_like(r) << top, torch.zeros_like(r))
+        acc += t
+        r -= t
+    return acc * sign
 
 
 def _term_groups(grouped: torch.Tensor, budget: int, encoding: str) -> torch.Tensor:

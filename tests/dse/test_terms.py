@@ -151,3 +151,11 @@ def test_rejects_bad_arguments():
         term_quantize(np.array([1]), 1, 1, "gray")
     with pytest.raises(ValueError, match="integer"):
         term_quantize(torch.tensor([0.5]), 1)
+
+
+@given(st.lists(st.integers(-(2**15), 2**15), min_size=1, max_size=40), st.integers(0, 8))
+@settings(max_examples=100, deadline=None)
+def test_float_per_value_fast_path_matches_reference(values, budget):
+    got = term_quantize(torch.tensor(values, dtype=torch.float32), budget, 1)
+    assert got.dtype == torch.float32
+    assert got.long().tolist() == ref_term_quantize(values, budget, 1, "binary")

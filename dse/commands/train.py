@@ -1,0 +1,180 @@
+"""``dse train WORKLOAD`` (FP32 pre-training, cached) and ``dse finetune WORKLOAD --plan
+PLAN.json`` (one quantization-aware fine-tune)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .workload import add_option_argument, parse_options
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
+                   "module.path:function")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="pre-training cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads while training (default 1; 0: torch's default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_option_argument(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="pre-train a workload in FP32 (or report the cached model)",
+                       description="Pre-train WORKLOAD in FP32 once per seed and epoch count; the weights are "
+                       "cached and every fine-tune starts from them.")
+    _common(t)
+    t.add_argument("--epochs", type=int, help="pre-training epochs (default: the workload's)")
+    t.add_argument("--rebuild", action="store_true", help="train again even when a cached model exists")
+    t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("finetune", help="fine-tune one quantization plan and print its accuracy",
+                       description="Quantization-aware fine-tune of WORKLOAD's FP32 model with a plan: the "
+                       'JSON a search exports, {"layers": {NAME: {"kind": "fixed", "w_bits": 4, ...}}, '
+                       '"hardware": {...}} (layers not named stay FP32), or one --scheme for every layer.')
+    _common(f)
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--plan", metavar="PLAN.json", help="plan file (layer name -> scheme fields)")
+    src.add_argument("--scheme", metavar="SPEC",
+                     help="one scheme for every compute layer, e.g. fixed:4 or 'fixed:4,a_bits=4'")
+    span = f.add_mutually_exclusive_group()
+    span.add_argument("--epochs", type=int, help="fine-tune epochs (default 2; 0: calibrate and evaluate only)")
+    span.add_argument("--steps", type=int, help="fine-tune optimizer steps instead of epochs")
+    f.add_argument("--lr", type=float, help="peak learning rate (default 1e-3, cosine decay)")
+    f.add_argument("--optimizer", help="sgd | adam | adamw (default adam)")
+    f.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    f.add_argument("--batch-size", type=int, help="batch size (default: the workload's)")
+    f.add_argument("--pretrain-epochs", type=int, help="FP32 pre-training epochs (default: the workload's)")
+    f.set_defaults(func=cmd_finetune)
+
+
+def _bundle(args: argparse.Namespace):
+    from ..workloads import get_workload
+
+    return get_workload(args.workload, **parse_options(args.option))
+
+
+def _threads(args: argparse.Namespace) -> int:
+    if args.threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {args.threads}")
+    return args.threads
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train import cache_path, pretrain, resolve_device
+
+    resolve_device(args.device)
+    bundle = _bundle(args)
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs: pre-training needs at least 1 epoch, got {args.epochs}")
+    if not bundle.has_data:
+        raise UserError(f"workload {bundle.name!r} is shape-only (no data): nothing to train; "
+                        "it serves hardware-only studies")
+    path = cache_path(bundle, args.seed, args.epochs, args.cache_dir)
+    if args.rebuild or not path.exists():
+        _note(args, f"pre-training {bundle.name} (seed {args.seed}, "
+                    f"{args.epochs or bundle.pretrain_epochs} epochs) ...")
+    pre = pretrain(bundle, args.seed, args.epochs, cache_dir=args.cache_dir, device=args.device,
+                   progress=not args.quiet, rebuild=args.rebuild, threads=_threads(args))
+    if pre.note:
+        _note(args, pre.note)
+    if args.json:
+        print(json.dumps({"workload": pre.workload, "seed": pre.seed, "epochs": pre.epochs,
+                          "float_accuracy": pre.float_accuracy, "path": pre.path, "from_cache": pre.from_cache,
+                          "time_s": pre.time_s, "history": list(pre.history)}, indent=2))
+        return 0
+    how = f"from cache {pre.path}" if pre.from_cache else f"trained in {pre.time_s:.1f} s, cached at {pre.path}"
+    print(f"{pre.workload}: FP32 validation accuracy {_pct(pre.float_accuracy)} "
+          f"(seed {pre.seed}, {pre.epochs} epochs); {how}")
+    return 0
+
+
+def load_plan_file(path: str) -> Any:
+    """The plan JSON at ``path`` as a DesignPoint; UserError (one line) when missing or bad."""
+    from hwmodels.base import DesignPoint
+
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise UserError(f"--plan: file {path} not found") from None
+    except OSError as e:
+        raise UserError(f"--plan: cannot read {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--plan: {path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") from None
+    if not isinstance(data, dict) or "layers" not in data:
+        raise UserError(f'--plan: {path} must be a JSON object {{"layers": {{NAME: {{scheme fields}}}}, '
+                        '"hardware": {...}}, as a search exports')
+    try:
+        return DesignPoint.from_dict(data)
+    except ValueError as e:
+        raise UserError(f"--plan {path}: {e}") from None
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from hwmodels.formats import QuantScheme
+
+    from ..quant import PlanError
+    from ..train import FinetuneBudget, cache_path, check_plan, finetune, resolve_device, uniform_plan
+
+    resolve_device(args.device)
+    bundle = _bundle(args)
+    if args.plan:
+        plan = load_plan_file(args.plan)
+    else:
+        try:
+            scheme = QuantScheme.parse(args.scheme)
+        except ValueError as e:
+            raise UserError(f"--scheme: {e}") from None
+        plan = uniform_plan(bundle, scheme)
+    given = {"epochs": args.epochs, "steps": args.steps, "lr": args.lr, "optimizer": args.optimizer,
+             "weight_decay": args.weight_decay, "batch_size": args.batch_size}
+    try:
+        budget = FinetuneBudget(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as e:
+        field, _, rest = str(e).partition(":")
+        raise UserError(f"--{field.replace('_', '-')}:{rest}") from None
+    try:
+        check_plan(bundle, plan)  # before any pre-training
+    except PlanError as e:
+        raise UserError(f"--plan: {e}" if args.plan else f"--scheme: {e}") from None
+    if args.pretrain_epochs is not None and args.pretrain_epochs < 1:
+        raise UserError(f"--pretrain-epochs: needs at least 1 epoch, got {args.pretrain_epochs}")
+    if bundle.has_data and not cache_path(bundle, args.seed, args.pretrain_epochs, args.cache_dir).exists():
+        _note(args, f"pre-training {bundle.name} first (seed {args.seed}, "
+                    f"{args.pretrain_epochs or bundle.pretrain_epochs} epochs; cached for later runs) ...")
+    try:
+        result = finetune(bundle, plan, budget, seed=args.seed, device=args.device, progress=not args.quiet,
+                          cache_dir=args.cache_dir, pretrain_epochs=args.pretrain_epochs, threads=_threads(args))
+    except PlanError as e:
+        raise UserError(f"--plan: {e}" if args.plan else f"--scheme: {e}") from None
+    if args.json:
+        print(json.dumps({"workload": bundle.name, "seed": args.seed, "budget": budget.to_dict(),
+                          "layers_quantized": len(plan.schemes), **result.to_dict()}, indent=2))
+    else:
+        span = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}, {result.steps} steps"
+        print(f"{bundle.name}: accuracy {_pct(result.accuracy)} (FP32 {_pct(result.float_accuracy)}); "
+              f"{len(plan.schemes)} layers quantized; {span}; {result.time_s:.2f} s")
+        if result.aborted:
+            print(f"stopped: {result.reason}")
+    return 1 if result.diverged else 0
