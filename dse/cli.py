@@ -17,7 +17,13 @@ from .errors import UserError
 
 #: command modules, in the order ``dse --help`` lists them
 COMMAND_MODULES = (
+    "dse.commands.search",
+    "dse.commands.report",
     "dse.commands.quant",
+    "dse.commands.hw",
+    "dse.commands.workload",
+    "dse.commands.train",
+    "dse.commands.multires",
 )
 
 EXIT_USAGE = 2

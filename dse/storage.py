@@ -34,6 +34,25 @@ HEARTBEAT_S = 5
 GRACE_S = 30
 
 
+class _JournalFile(JournalFileBackend):
+    """Optuna's journal file, appending under its file lock but without an fsync per
+    record. Each suggested parameter is one record, so the fsync made a hardware-only
+    trial (tens of parameters, microseconds of modelling) cost tens of milliseconds.
+    Written records sit in the OS page cache: a killed process (SIGKILL) loses nothing;
+    only an OS crash or power loss can drop the last records, which the reader tolerates
+    (the trials they belong to stay RUNNING and are retried)."""
+
+    def append_logs(self, logs: list[dict]) -> None:  # type: ignore[override]
+        import json
+
+        from optuna.storages.journal._file import get_lock_file
+
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with get_lock_file(self._lock):
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+
+
 @dataclass
 class StorageHandle:
     url: str
@@ -118,7 +137,7 @@ def open_storage(url: str | None, create_dirs: bool = True) -> StorageHandle:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise UserError(f"storage: no such file {str(path)!r}")
-    backend = JournalFileBackend(str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
+    backend = _JournalFile(str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
     return StorageHandle(url, JournalStorage(backend), lock_path=path.with_name(path.name + ".dse-lock"))
 
 

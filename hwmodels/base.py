@@ -219,6 +219,8 @@ class HwReport:
     ``resources`` are those the accelerator instantiates (shared across layers, which run
     one after another); ``capacity`` is the target device's. ``violations`` names every
     resource over capacity and by how much; empty means the point fits.
+    ``peak_macs_per_cycle`` is the most MACs the hardware can finish in one cycle (0 when
+    the model does not say); no layer can take fewer than ``macs / peak`` cycles.
     """
 
     model: str
@@ -229,6 +231,7 @@ class HwReport:
     capacity: Resources
     violations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    peak_macs_per_cycle: float = 0.0
 
     @property
     def cycles(self) -> float:
@@ -272,6 +275,7 @@ class HwReport:
             "capacity": self.capacity.as_dict(),
             "violations": list(self.violations),
             "notes": list(self.notes),
+            "peak_macs_per_cycle": self.peak_macs_per_cycle,
         }
 
 
@@ -328,4 +332,5 @@ def schemes_for(workload: Workload, point: DesignPoint) -> Iterable[tuple[Any, Q
     for n, _ in point.schemes:
         if n not in names:
             raise ValueError(f"plan: layer {n!r} is not in workload {workload.name!r}")
-    return ((layer, point.scheme_for(layer.name)) for layer in workload.layers)
+    plan, default = dict(point.schemes), point.default_scheme
+    return ((layer, plan.get(layer.name, default)) for layer in workload.layers)

@@ -1,0 +1,198 @@
+"""``dse hw``: list the hardware models and price a workload on one of them.
+
+    dse hw list [--json]
+    dse hw eval (--topology FILE | --workload NAME) --hwmodel NAME
+                [-p knob=value ...] [--scheme KIND:BITS[,key=value...]] [--plan FILE] [--json]
+
+``--topology`` takes a SCALE-Sim topology CSV (conv or GEMM format, unchanged);
+``--workload`` a workload name from ``dse.workloads``. ``--scheme`` applies one number
+format to every layer (default ``fixed:8``); ``--plan`` a plan JSON
+(``{"layers": {name: scheme}, "hardware": {knob: value}}``), whose layers override
+``--scheme`` and whose hardware knobs ``-p`` overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hw", help="hardware models: list them, price a workload",
+                       description="Analytic FPGA hardware models (built-in and plug-in).")
+    hsub = p.add_subparsers(dest="hw_command", metavar="SUBCOMMAND", required=True)
+    ls = hsub.add_parser("list", help="list hardware models with their knobs")
+    ls.add_argument("--json", action="store_true", help="print a JSON list")
+    ls.set_defaults(func=cmd_list)
+    ev = hsub.add_parser("eval", help="price a topology or workload on a hardware model")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology CSV (conv or GEMM format)")
+    src.add_argument("--workload", metavar="NAME", help="workload name (see 'dse workload list')")
+    ev.add_argument("--hwmodel", required=True, metavar="NAME", help="hardware model (see 'dse hw list')")
+    ev.add_argument("-p", "--param", action="append", default=[], metavar="KNOB=VALUE",
+                    help="hardware knob value (repeatable)")
+    ev.add_argument("--scheme", default="fixed:8", metavar="KIND:BITS",
+                    help="number format of every layer, e.g. fixed:8, msq:4, term:8,term_budget=12 "
+                         "(default fixed:8)")
+    ev.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.set_defaults(func=cmd_eval)
+
+
+# --- list ------------------------------------------------------------------------------
+
+def _model(name: str, **kwargs: Any):
+    from hwmodels.registry import RegistryError, get_model
+
+    try:
+        return get_model(name, **kwargs)
+    except RegistryError as e:
+        raise UserError(str(e)) from None
+    except ValueError as e:
+        raise UserError(f"--hwmodel: {e}") from None
+
+
+def _knob_dict(k) -> dict[str, Any]:
+    d = {"name": k.name, "kind": k.kind, "default": k.default, "unit": k.unit, "doc": k.doc,
+         "search": k.search}
+    if k.kind == "categorical":
+        d["choices"] = list(k.choices)
+    else:
+        d.update(low=k.low, high=k.high, log=k.log)
+    return d
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from hwmodels.registry import RegistryError, list_models
+
+    try:
+        names = list_models()
+    except RegistryError as e:
+        raise UserError(str(e)) from None
+    models = [_model(n) for n in names]
+    if args.json:
+        print(json.dumps([{"name": m.name, "description": m.description,
+                           "knobs": [_knob_dict(k) for k in m.knobs()]} for m in models], indent=2))
+        return 0
+    for m in models:
+        print(f"{m.name}: {m.description}")
+        for k in m.knobs():
+            rng = ("one of " + ", ".join(str(c) for c in k.choices) if k.kind == "categorical"
+                   else f"{k.kind} in [{k.low:g}, {k.high:g}]{' log' if k.log else ''}")
+            default = f"{k.default:g}" if isinstance(k.default, float) else str(k.default)
+            default += f" {k.unit}" if k.unit else ""
+            print(f"  {k.name:<28} {default:<14} {rng}{'' if k.search else '  (not searched)'}")
+        print()
+    return 0
+
+
+# --- eval ------------------------------------------------------------------------------
+
+def _load_workload(args: argparse.Namespace):
+    if args.topology:
+        from hwmodels.topology import read_topology
+
+        try:
+            return read_topology(args.topology)
+        except ValueError as e:
+            raise UserError(f"--topology: {e}") from None
+    try:
+        from dse.workloads import get_workload_spec
+    except ImportError as e:
+        raise UserError(f"--workload: workloads are not available in this installation ({e}); "
+                        "use --topology FILE") from None
+    try:
+        return get_workload_spec(args.workload)
+    except UserError:
+        raise
+    except (KeyError, ValueError) as e:
+        raise UserError(f"--workload: {e}") from None
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"-p: expected KNOB=VALUE, got {item!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _point(args: argparse.Namespace, model):
+    from hwmodels import DesignPoint, QuantScheme
+
+    try:
+        scheme = QuantScheme.parse(args.scheme)
+    except ValueError as e:
+        raise UserError(f"--scheme: {e}") from None
+    schemes: dict = {}
+    knobs: dict[str, Any] = {}
+    if args.plan:
+        try:
+            data = json.loads(Path(args.plan).read_text())
+        except OSError as e:
+            raise UserError(f"--plan: cannot read {args.plan}: {e.strerror or e}") from None
+        except json.JSONDecodeError as e:
+            raise UserError(f"--plan: {args.plan} is not JSON: {e}") from None
+        try:
+            plan = DesignPoint.from_dict(data)
+        except ValueError as e:
+            raise UserError(f"--plan: {e}") from None
+        schemes, knobs = plan.scheme_map, plan.knob_map
+    knobs.update(_parse_params(args.param))
+    allowed = {k.name: k for k in model.knobs()}
+    for name, value in knobs.items():
+        if name not in allowed:
+            raise UserError(f"-p {name}: unknown knob of hardware model {model.name!r}; "
+                            f"knobs: {', '.join(allowed)}")
+        try:
+            knobs[name] = allowed[name].validate(value)
+        except ValueError as e:
+            raise UserError(f"-p {e}") from None
+    return DesignPoint.make(schemes, knobs, scheme)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hwmodels import Unsupported
+
+    model = _model(args.hwmodel)
+    point = _point(args, model)
+    workload = _load_workload(args)
+    try:
+        report = model.evaluate(workload, point)
+    except Unsupported as e:
+        raise UserError(f"hardware model {model.name!r} cannot price this point: {e.reason}") from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    _print_report(workload, report)
+    return 0
+
+
+def _print_report(workload, report) -> None:
+    print(f"{report.model} on {report.device} at {report.clock_hz / 1e6:g} MHz: "
+          f"{workload.name}, {len(report.layers)} layers, {workload.macs / 1e6:,.1f} MMACs")
+    print(f"{'layer':<24} {'cycles':>14} {'latency_s':>11} {'energy_j':>11} {'util':>6} {'bound':>7}")
+    for l in report.layers:
+        bound = "memory" if l.memory_cycles > l.compute_cycles else "compute"
+        print(f"{l.name[:24]:<24} {l.cycles:>14,.0f} {l.latency_s:>11.4g} {l.energy_j:>11.4g} "
+              f"{l.utilization:>6.1%} {bound:>7}")
+    print(f"{'total':<24} {report.cycles:>14,.0f} {report.latency_s:>11.4g} {report.energy_j:>11.4g}")
+    r, c = report.resources, report.capacity
+    parts = []
+    for name in ("lut", "ff", "dsp", "bram18", "uram"):
+        used, cap = getattr(r, name), getattr(c, name)
+        if used or cap:
+            pct = f" ({used / cap:.1%})" if cap else ""
+            parts.append(f"{name} {used:,.0f}/{cap:,.0f}{pct}")
+    print("resources: " + ", ".join(parts))
+    print("fits: yes" if report.fits else "fits: no - " + "; ".join(report.violations))
+    for note in report.notes:
+        print(f"note: {note}")

@@ -1,0 +1,338 @@
+"""Arithmetic units: what one MAC lane (processing element) costs for each number format.
+
+Pure functions of bit widths. A *lane* does one multiply-accumulate stream; a DSP slice
+may hold several lanes (packing). Every figure is a count of device primitives for one
+lane plus its energy per MAC; ``docs/hardware-models.md`` derives each formula.
+
+Primitives (Xilinx 6-input-LUT fabric: UG474 for 7-series CLBs, UG574 for UltraScale):
+
+- n-bit adder/subtractor: ``n`` LUTs (one LUT6 per bit feeding the CARRY4/CARRY8 chain;
+  an AND or XOR on an adder input folds into the same LUT);
+- 4:1 multiplexer: 1 LUT6 per bit, so a barrel shifter over ``p`` positions is
+  ``ceil(log4 p)`` levels of 4:1 muxes, each as wide as the shifted result;
+- LUT multiplier, w x a bits (our calibration of an array multiplier mapped onto LUT6 +
+  carry chain): ``(min(w,a) - 1) * (max(w,a) + 1)`` LUTs: ``min - 1`` ripple-carry rows
+  of ``max + 1`` bits, partial-product ANDs absorbed into the adder LUTs, the signed
+  (Baugh-Wooley) corrections as constants. 8x8 -> 63 LUTs, 4x4 -> 15, 2xa -> a + 1;
+- DSP slices: DSP48E1 has a 25 x 18 multiplier, DSP48E2 a 27 x 18 one (UG479, UG579),
+  a 48-bit accumulator and internal operand pipeline registers (no fabric FFs needed).
+
+Low-precision packing into one DSP slice (:func:`dsp_lanes`): DSP48E2 computes two 8-bit
+products that share an operand (Xilinx WP486, "Deep learning with INT8 optimization on
+Xilinx devices": the two 8-bit operands sit 18 bits apart on the 27-bit pre-adder path)
+and four 4-bit products (Xilinx WP521, "Convolutional neural network with INT4
+optimization on Xilinx devices"). DSP48E1's 25-bit port cannot hold two 8-bit lanes 18
+bits apart (8 + 18 = 26 > 25): one 8-bit MAC per slice; two 4-bit lanes 11 bits apart fit
+(4 + 11 = 15 <= 25, 8-bit products plus 3 guard bits per lane).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from .base import Unsupported
+from .energy import EnergyModel
+from .formats import QuantScheme, levels, max_terms
+
+#: MAC-lane implementations. ``dsp``/``lut``: parallel fixed-point multipliers;
+#: ``shift``: power-of-two (one shift) and SP2 (two shifts and an add) units in LUTs;
+#: ``bitserial``: one weight bit (or one weight bit x one activation bit) per cycle;
+#: ``termserial``: one (weight term, activation term) pair per cycle.
+UNITS = ("dsp", "lut", "shift", "bitserial", "termserial")
+SERIAL_MODES = ("weight", "both")
+#: units whose cycles per MAC depend on the format (they take ``dot_cycles`` per fold)
+SERIAL_UNITS = ("bitserial", "termserial")
+
+#: multiplier port widths (A x B) of each DSP generation: UG479 (DSP48E1), UG579 (DSP48E2)
+DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
+
+
+@dataclass(frozen=True)
+class PECost:
+    """Cost of one MAC lane for one number format.
+
+    ``lut``/``ff``/``dsp`` are device primitives per lane (``dsp`` is fractional when a
+    slice holds several lanes); ``cycles_per_mac`` the lane's average cycles per MAC
+    (1 for parallel units); ``energy_per_mac_j`` the datapath energy of one MAC (J);
+    ``hard`` whether the multiply runs in a DSP slice.
+    """
+
+    unit: str
+    lut: float
+    ff: float
+    dsp: float
+    cycles_per_mac: float
+    energy_per_mac_j: float
+    hard: bool = False
+
+    @property
+    def lanes_per_dsp(self) -> int:
+        return round(1.0 / self.dsp) if self.dsp else 0
+
+
+# --- primitive costs -----------------------------------------------------------------
+
+def clog2(n: int) -> int:
+    """ceil(log2(n)) for n >= 1 (0 for n = 1)."""
+    return max(int(n) - 1, 0).bit_length()
+
+
+def adder_luts(bits: int) -> int:
+    """n-bit ripple-carry adder on the carry chain: one LUT6 per bit (UG474/UG574)."""
+    return int(bits)
+
+
+def lut_multiplier_luts(w_bits: int, a_bits: int) -> int:
+    """Signed w x a array multiplier in LUT6 + carry chain: (min-1) rows of (max+1) bits."""
+    lo, hi = sorted((int(w_bits), int(a_bits)))
+    return (lo - 1) * (hi + 1) if lo >= 2 else hi
+
+
+def shifter_levels(positions: int) -> int:
+    """4:1-mux levels of a barrel shifter over ``positions`` shift amounts (log4)."""
+    return (clog2(positions) + 1) // 2 if positions > 1 else 0
+
+
+def shifter_luts(in_bits: int, positions: int) -> int:
+    """Barrel shifter of ``in_bits`` data over ``positions`` amounts: each 4:1-mux level is
+    one LUT6 per output bit; the output is ``in_bits + positions - 1`` wide."""
+    return shifter_levels(positions) * (in_bits + positions - 1)
+
+
+def accumulator_bits(product_bits: int, reduction: int) -> int:
+    """Exact accumulator width for ``reduction`` products of ``product_bits`` each."""
+    return int(product_bits) + clog2(max(int(reduction), 1))
+
+
+@lru_cache(maxsize=256)
+def exact_fixed_bits(kind: str, w_bits: int) -> int:
+    """Fixed-point width (sign included) that represents every level of ``kind`` at
+    ``w_bits`` exactly: what a multiplier needs to compute that format.
+
+    fixed/term: ``w_bits``; pow2: ``2**(w_bits-1)`` (levels down to 2^-(2^(b-1)-2));
+    sp2: ``2**ceil((b-1)/2) + 1`` for b >= 3 (2-bit SP2 is ternary: 2 bits); msq: the larger of its SP2 and fixed rows.
+    Derived from :func:`hwmodels.levels`: the finest dyadic step of the level set.
+    """
+    if kind in ("fixed", "term"):
+        return w_bits
+    if kind == "msq":
+        return max(w_bits, exact_fixed_bits("sp2", w_bits))
+    frac_bits = 0
+    for v in levels(kind, w_bits):
+        k = 0
+        while not float(v * 2**k).is_integer():  # levels are dyadic: this terminates
+            k += 1
+        frac_bits = max(frac_bits, k)
+    # magnitudes are integers up to 2**frac_bits on the grid, plus a sign bit
+    return frac_bits + 2
+
+
+def dsp_lanes(dsp_gen: str, w_bits: int, a_bits: int) -> int:
+    """MACs one DSP slice computes per cycle for a w x a-bit product (see module doc)."""
+    if dsp_gen not in DSP_PORTS:
+        raise ValueError(f"dsp_gen: must be one of {', '.join(DSP_PORTS)}; got {dsp_gen!r}")
+    port_a, port_b = DSP_PORTS[dsp_gen]
+    lo, hi = sorted((w_bits, a_bits))
+    if hi > port_a or lo > port_b:
+        raise Unsupported(f"a {w_bits} x {a_bits}-bit product does not fit one {dsp_gen} "
+                          f"multiplier ({port_a} x {port_b})")
+    widest = hi
+    if dsp_gen == "DSP48E2":
+        return 4 if widest <= 4 else 2 if widest <= 8 else 1
+    return 2 if widest <= 4 else 1
+
+
+# --- one MAC lane per implementation ---------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def fixed_dsp(w_bits: int, a_bits: int, acc_bits: int, dsp_gen: str, energy: EnergyModel) -> PECost:
+    """Fixed-point MAC in a DSP slice, packed ``dsp_lanes`` per slice. The slice's A/B/P
+    registers pipeline the operands and hold the accumulator, and the dedicated cascade
+    (BCOUT/PCOUT) carries one operand along a DSP column; the activation hopping to the
+    next column goes through an ``a_bits`` fabric register, shared by the packed lanes.
+    Packing adds one sign-correction adder per extra lane on the slice output (WP486)."""
+    lanes = dsp_lanes(dsp_gen, w_bits, a_bits)
+    lane_bits = w_bits + a_bits + 2
+    lut = (lanes - 1) * adder_luts(lane_bits) / lanes
+    e = energy.mult_j(w_bits, a_bits, hard=True) + energy.add_j(acc_bits, hard=True)
+    return PECost("dsp", lut=lut, ff=a_bits / lanes, dsp=1.0 / lanes, cycles_per_mac=1.0,
+                  energy_per_mac_j=e, hard=True)
+
+
+@lru_cache(maxsize=4096)
+def fixed_lut(w_bits: int, a_bits: int, acc_bits: int, energy: EnergyModel) -> PECost:
+    """Fixed-point MAC in LUTs: array multiplier + accumulator adder; operand registers
+    (w + a) and the accumulator register in fabric FFs."""
+    lut = lut_multiplier_luts(w_bits, a_bits) + adder_luts(acc_bits)
+    ff = w_bits + a_bits + acc_bits
+    e = energy.mult_j(w_bits, a_bits) + energy.add_j(acc_bits)
+    return PECost("lut", lut=lut, ff=ff, dsp=0.0, cycles_per_mac=1.0, energy_per_mac_j=e)
+
+
+@lru_cache(maxsize=4096)
+def pow2_shift(w_bits: int, a_bits: int, acc_bits: int, energy: EnergyModel) -> PECost:
+    """Power-of-two weight: one barrel shift of the activation over the 2^(b-1)-1
+    exponents, then a conditional add/subtract (sign) into the accumulator."""
+    positions = 2 ** (w_bits - 1) - 1
+    width = a_bits + positions - 1
+    lut = shifter_luts(a_bits, positions) + adder_luts(acc_bits)
+    ff = w_bits + a_bits + acc_bits
+    e = shifter_levels(positions) * energy.mux4_stage_j(width) + energy.add_j(acc_bits)
+    return PECost("shift", lut=lut, ff=ff, dsp=0.0, cycles_per_mac=1.0, energy_per_mac_j=e)
+
+
+@lru_cache(maxsize=4096)
+def sp2_shift(w_bits: int, a_bits: int, acc_bits: int, energy: EnergyModel) -> PECost:
+    """Sum-of-two-powers weight (Mix-and-Match, Chang et al., HPCA 2021): two barrel shifts
+    (over 2^m1 and 2^m2 codes, m1 = ceil((b-1)/2), m2 = b-1-m1; code 0 gates to zero),
+    one add of the two shifted terms, one add into the accumulator."""
+    m1 = math.ceil((w_bits - 1) / 2)
+    m2 = w_bits - 1 - m1
+    p1, p2 = 2**m1, 2**m2
+    w1, w2 = a_bits + p1 - 1, a_bits + p2 - 1
+    lut = shifter_luts(a_bits, p1) + shifter_luts(a_bits, p2) + adder_luts(w1 + 1) + adder_luts(acc_bits)
+    ff = w_bits + a_bits + acc_bits
+    e = (shifter_levels(p1) * energy.mux4_stage_j(w1) + shifter_levels(p2) * energy.mux4_stage_j(w2)
+         + energy.add_j(w1 + 1) + energy.add_j(acc_bits))
+    return PECost("shift", lut=lut, ff=ff, dsp=0.0, cycles_per_mac=1.0, energy_per_mac_j=e)
+
+
+@lru_cache(maxsize=4096)
+def bitserial(w_bits: int, a_bits: int, acc_bits: int, serial: str, energy: EnergyModel) -> PECost:
+    """Bit-serial MAC (Stripes, Judd et al., MICRO 2016; BISMO, Umuroglu et al., FPL 2018).
+
+    ``weight``: one weight bit per cycle, the a-bit activation AND-gated and shift-added
+    into the accumulator: ``w_bits`` cycles per MAC. ``both``: one weight bit x one
+    activation bit per cycle, the 1-bit product added at weight 2^(i+j) (bit-position
+    counter): ``w_bits * a_bits`` cycles per MAC."""
+    if serial == "weight":
+        cycles = w_bits
+        lut = adder_luts(acc_bits)
+        ff = acc_bits + a_bits + 1
+    elif serial == "both":
+        cycles = w_bits * a_bits
+        pos = clog2(w_bits + a_bits)
+        lut = adder_luts(acc_bits) + pos
+        ff = acc_bits + 2 + pos
+    else:
+        raise ValueError(f"serial: must be one of {', '.join(SERIAL_MODES)}; got {serial!r}")
+    e = cycles * energy.add_j(acc_bits)
+    return PECost("bitserial", lut=lut, ff=ff, dsp=0.0, cycles_per_mac=float(cycles), energy_per_mac_j=e)
+
+
+@lru_cache(maxsize=4096)
+def termserial(w_terms: float, a_terms: float, w_bits: int, a_bits: int, acc_bits: int,
+               energy: EnergyModel) -> PECost:
+    """Term-serial multi-resolution MAC (Kung, McDanel, Zhang, term quantization): each
+    cycle takes one weight term (exponent, sign) and one activation term, adds the
+    exponents and adds +-2^(e_w+e_a) into the accumulator, so a MAC costs
+    ``w_terms * a_terms`` cycles. Per lane: exponent adder (clog2 w + clog2 a + 1 bits),
+    a one-hot decoder and the accumulator adder (one LUT per accumulator bit each)."""
+    e_bits = clog2(w_bits) + clog2(a_bits) + 1
+    lut = adder_luts(e_bits) + 2 * adder_luts(acc_bits)
+    ff = acc_bits + (clog2(w_bits) + 1) + (clog2(a_bits) + 1)
+    pairs = w_terms * a_terms
+    e = pairs * (energy.add_j(e_bits) + energy.add_j(acc_bits))
+    return PECost("termserial", lut=lut, ff=ff, dsp=0.0, cycles_per_mac=float(pairs), energy_per_mac_j=e)
+
+
+# --- a scheme on a unit ----------------------------------------------------------------
+
+def _on_dsp(s: QuantScheme, acc: int, dsp_gen: str, serial: str, em: EnergyModel) -> PECost:
+    return fixed_dsp(exact_fixed_bits(s.kind, s.w_bits), s.a_bits, acc, dsp_gen, em)
+
+
+def _on_lut(s: QuantScheme, acc: int, dsp_gen: str, serial: str, em: EnergyModel) -> PECost:
+    return fixed_lut(exact_fixed_bits(s.kind, s.w_bits), s.a_bits, acc, em)
+
+
+def _on_shift(s: QuantScheme, acc: int, dsp_gen: str, serial: str, em: EnergyModel) -> PECost:
+    if s.kind == "pow2":
+        return pow2_shift(s.w_bits, s.a_bits, acc, em)
+    if s.kind == "sp2":
+        return sp2_shift(s.w_bits, s.a_bits, acc, em)
+    raise Unsupported(f"shift-add PEs multiply only by pow2/sp2 weights; '{s.kind}' weights need "
+                      "a multiplier (pe_arith dsp or lut)")
+
+
+def _on_bitserial(s: QuantScheme, acc: int, dsp_gen: str, serial: str, em: EnergyModel) -> PECost:
+    if s.kind not in ("fixed", "term"):
+        raise Unsupported(f"a bit-serial unit walks the bits of fixed-point weights; '{s.kind}' "
+                          f"levels need {exact_fixed_bits(s.kind, s.w_bits)}-bit fixed point "
+                          "(use a fixed scheme of that width, or the termserial model)")
+    return bitserial(s.w_bits, s.a_bits, acc, serial, em)
+
+
+def _on_termserial(s: QuantScheme, acc: int, dsp_gen: str, serial: str, em: EnergyModel) -> PECost:
+    return termserial(s.weight_terms_per_value, s.act_terms_per_value, s.w_bits, s.a_bits, acc, em)
+
+
+_UNIT_TABLE: dict[str, Callable[..., PECost]] = {
+    "dsp": _on_dsp, "lut": _on_lut, "shift": _on_shift,
+    "bitserial": _on_bitserial, "termserial": _on_termserial,
+}
+
+
+@lru_cache(maxsize=4096)
+def product_bits(scheme: QuantScheme) -> int:
+    """Width of one exact product of this format: exact weight width + activation bits."""
+    return exact_fixed_bits(scheme.kind, scheme.w_bits) + scheme.a_bits
+
+
+@lru_cache(maxsize=1 << 14)
+def pe_cost(unit: str, scheme: QuantScheme, reduction: int, dsp_gen: str, energy: EnergyModel,
+            serial: str = "weight") -> PECost:
+    """Cost of one ``unit`` lane computing ``scheme`` over a reduction of ``reduction``
+    products (which sets the accumulator width). Raises :class:`Unsupported` when the
+    unit has no way to compute the format."""
+    try:
+        fn = _UNIT_TABLE[unit]
+    except KeyError:
+        raise ValueError(f"unit: must be one of {', '.join(UNITS)}; got {unit!r}") from None
+    acc = accumulator_bits(product_bits(scheme), reduction)
+    return fn(scheme, acc, dsp_gen, serial, energy)
+
+
+def dot_cycles(unit: str, scheme: QuantScheme, reduction: int, serial: str = "weight") -> int:
+    """Cycles one lane of ``unit`` needs for a dot product of length ``reduction`` (K).
+
+    Parallel units: ``K``. Bit-serial: ``K * w_bits`` (``* a_bits`` when both operands are
+    serial). Term-serial: each weight term meets every activation term; a group of ``g``
+    weights shares a budget of ``k`` terms (never more than the group's values can hold,
+    ``g * max_terms``), so ``term`` schemes take ``k * a_terms`` cycles per full group
+    (a short last group ``min(k, r * max_terms) * a_terms``) and other kinds
+    ``K * w_terms * a_terms``. ``msq`` mixes two row classes: split it with
+    :func:`row_classes` first.
+    """
+    K = int(reduction)
+    if unit in ("dsp", "lut", "shift"):
+        return K
+    if unit == "bitserial":
+        return K * scheme.w_bits * (scheme.a_bits if serial == "both" else 1)
+    if unit == "termserial":
+        a_terms = int(scheme.act_terms_per_value)
+        if scheme.kind == "term":
+            g, k = scheme.group_size, scheme.term_budget
+            mt = max_terms(scheme.w_bits, scheme.term_encoding)
+            full, rest = divmod(K, g)
+            return (full * min(k, g * mt) + (min(k, rest * mt) if rest else 0)) * a_terms
+        if scheme.kind == "msq":
+            raise ValueError("dot_cycles: split an msq scheme into its row classes first (row_classes)")
+        return K * int(scheme.weight_terms_per_value) * a_terms
+    raise ValueError(f"unit: must be one of {', '.join(UNITS)}; got {unit!r}")
+
+
+@lru_cache(maxsize=4096)
+def row_classes(scheme: QuantScheme, rows: int) -> tuple[tuple[int, QuantScheme], ...]:
+    """Split a layer's ``rows`` output channels by number format: an ``msq`` scheme puts
+    ``floor(sp2_fraction * rows + 1/2)`` rows (round half up) in SP2 and the rest in fixed
+    point (same bits); any other scheme is one class."""
+    if scheme.kind != "msq":
+        return ((rows, scheme),)
+    n_sp2 = int(math.floor(scheme.sp2_fraction * rows + 0.5))
+    sp2 = QuantScheme("sp2", scheme.w_bits, scheme.a_bits, "per_row")
+    fixed = QuantScheme("fixed", scheme.w_bits, scheme.a_bits, "per_row")
+    return tuple((n, s) for n, s in ((n_sp2, sp2), (rows - n_sp2, fixed)) if n > 0)

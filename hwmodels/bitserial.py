@@ -1,0 +1,42 @@
+"""Bit-serial array: latency proportional to MACs x bits.
+
+An ``R x C`` output-stationary array of bit-serial lanes (Stripes, Judd et al., MICRO
+2016, serialises one operand; BISMO, Umuroglu et al., FPL 2018, both). Each lane walks
+the weight bits one per cycle (``serial = weight``: ``w_bits`` cycles per MAC) or the
+weight and activation bits (``serial = both``: ``w_bits * a_bits``), so a fold of the os
+mapping lasts ``K * w_bits (* a_bits)`` cycles plus the ``R + C - 2`` fill/drain:
+
+    cycles = ceil(M/R) * ceil(N/C) * (K * w_bits [* a_bits] + R + C - 2) - 1   per GEMM
+
+Total cycles therefore track ``sum(MACs x bits)`` (``hwmodels.metrics.mac_bits``) up to the
+fold quantisation. Fixed-point and term-quantised weights (integers on a w-bit grid) are
+supported; pow2/sp2/msq levels are not fixed-point words of ``w_bits`` bits, so the
+model raises :class:`~hwmodels.base.Unsupported` for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .arith import SERIAL_MODES
+from .base import Knob
+from .systolic import ArrayConfig, ArrayModel
+
+
+class BitSerialModel(ArrayModel):
+    """Output-stationary array of bit-serial MAC lanes."""
+
+    name = "bitserial"
+    description = ("R x C output-stationary array of bit-serial lanes: cycles proportional to "
+                   "MACs x weight bits (x activation bits when both are serial)")
+
+    def _extra_knobs(self) -> list[Knob]:
+        return [
+            Knob("cols", "int", 16, low=1, high=512, log=True, doc="array columns (C)"),
+            Knob("serial", "categorical", "weight", choices=SERIAL_MODES,
+                 doc="weight bits serial (w cycles/MAC) or both operands (w*a cycles/MAC)"),
+        ]
+
+    def _config(self, kv: Mapping[str, Any]) -> ArrayConfig:
+        return self._base_config(kv, unit="bitserial", cols=int(kv["cols"]), dataflow="os",
+                                 serial=str(kv["serial"]))

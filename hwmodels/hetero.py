@@ -1,0 +1,141 @@
+"""Heterogeneous array for row-wise mixed schemes: SP2 rows on LUTs, fixed rows on DSPs.
+
+After Mix-and-Match (Chang et al., "Mix and Match: a novel FPGA-centric deep neural
+network quantization framework", HPCA 2021): an ``msq`` layer quantises a fraction
+``sp2_fraction`` of its rows (output channels) to SP2 and the rest to fixed point. Two
+arrays with ``rows`` rows run side by side on the same ifmap stream (broadcast):
+
+- a DSP array of ``rows x fixed_cols`` fixed-point lanes (packed per DSP generation);
+- a LUT array of ``rows x sp2_cols`` shift-add SP2 lanes (two shifts and an add).
+
+The resource split between them is the knob pair ``fixed_cols`` / ``sp2_cols``. A layer's
+latency is the slower array's (each priced with the SCALE-Sim fold formula of the chosen
+dataflow). Rows are routed by the layer's scheme:
+
+- ``msq``: ``round(f * N)`` SP2 rows to the LUT array, the rest to the DSP array;
+- ``fixed`` / ``term``: all rows on the DSP array (shift-add lanes cannot multiply by a
+  fixed-point weight); the LUT array idles;
+- ``sp2`` / ``pow2``: shared in proportion to the arrays' columns, the DSP array computing
+  them as exact fixed-point words (``arith.exact_fixed_bits``); when those do not fit a
+  DSP multiplier (pow2 at 6 bits needs 32) every row goes to the LUT array.
+
+:func:`balanced_split` sizes both arrays for a device and returns the SP2 fraction that
+balances them (the fraction a row-assignment step should aim for).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+from .arith import accumulator_bits, dsp_lanes, fixed_dsp, pe_cost, product_bits, row_classes, sp2_shift
+from .base import Knob, LayerCost, Resources, Unsupported
+from .devices import Device, get_device
+from .energy import EnergyModel
+from .formats import QuantScheme
+from .systolic import (DATAFLOWS, ArrayConfig, ArrayModel, PEEnvelope, _layer_cost, _Part,
+                       array_resources, buffer_resources, pe_envelope)
+from .workload import LayerSpec
+
+
+def route_rows(scheme: QuantScheme, rows: int, K: int, cfg: ArrayConfig) -> tuple[_Part, ...]:
+    """Split one layer's rows (per group) between the DSP array and the SP2 array."""
+    if scheme.kind == "msq":
+        return tuple(_Part(n, s, "shift", cfg.sp2_cols) if s.kind == "sp2" else _Part(n, s, "dsp", cfg.cols)
+                     for n, s in row_classes(scheme, rows))
+    if scheme.kind in ("fixed", "term"):
+        return (_Part(rows, scheme, "dsp", cfg.cols),)
+    try:
+        pe_cost("dsp", scheme, K, cfg.dsp_gen, cfg.energy)
+    except Unsupported:
+        return (_Part(rows, scheme, "shift", cfg.sp2_cols),)
+    n_sp2 = int(math.floor(rows * cfg.sp2_cols / (cfg.sp2_cols + cfg.cols) + 0.5))
+    parts = (_Part(n_sp2, scheme, "shift", cfg.sp2_cols), _Part(rows - n_sp2, scheme, "dsp", cfg.cols))
+    return tuple(p for p in parts if p.rows > 0)
+
+
+@lru_cache(maxsize=1 << 16)
+def hetero_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+    """Cost of one layer on the two arrays running in parallel (memoised)."""
+    return _layer_cost(layer, scheme, cfg, route_rows(scheme, layer.n_per_group, layer.K, cfg), "parallel")
+
+
+class HeteroModel(ArrayModel):
+    """DSP-based fixed-point array + LUT-based SP2 array in parallel (row-wise msq)."""
+
+    name = "hetero"
+    description = ("fixed-point DSP array and SP2 shift-add LUT array side by side for row-wise "
+                   "mixed (msq) layers; latency of the slower array")
+
+    def _extra_knobs(self) -> list[Knob]:
+        return [
+            Knob("fixed_cols", "int", 16, low=1, high=512, log=True,
+                 doc="columns of the DSP-based fixed-point array"),
+            Knob("sp2_cols", "int", 16, low=1, high=512, log=True,
+                 doc="columns of the LUT-based SP2 array (the resource split)"),
+            Knob("dataflow", "categorical", "os", choices=DATAFLOWS,
+                 doc="output (os), weight (ws) or input (is) stationary, both arrays"),
+        ]
+
+    def _config(self, kv: Mapping[str, Any]) -> ArrayConfig:
+        return self._base_config(kv, unit="dsp", cols=int(kv["fixed_cols"]), sp2_cols=int(kv["sp2_cols"]),
+                                 dataflow=str(kv["dataflow"]))
+
+    def _price(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+        return hetero_layer_cost(layer, scheme, cfg)
+
+    def _resources(self, pairs, cfg: ArrayConfig) -> Resources:
+        dsp_uses, sp2_uses = set(), set()
+        w_max = max(s.w_bits for _, s in pairs)
+        a_max = max(s.a_bits for _, s in pairs)
+        k_max = max(l.K for l, _ in pairs)
+        for layer, scheme in pairs:
+            for p in route_rows(scheme, layer.n_per_group, layer.K, cfg):
+                (sp2_uses if p.unit == "shift" else dsp_uses).add((layer.K, p.scheme))
+        # an array no layer uses is still built: size it for the widest format met
+        dsp_uses = dsp_uses or {(k_max, QuantScheme("fixed", w_max, a_max))}
+        sp2_uses = sp2_uses or {(k_max, QuantScheme("sp2", w_max, a_max))}
+        env_d = pe_envelope("dsp", frozenset(dsp_uses), cfg.dsp_gen, cfg.energy, cfg.serial)
+        env_s = pe_envelope("shift", frozenset(sp2_uses), cfg.dsp_gen, cfg.energy, cfg.serial)
+        both = PEEnvelope(w_bits=max(env_d.w_bits, env_s.w_bits), a_bits=max(env_d.a_bits, env_s.a_bits),
+                          acc_bits=max(env_d.acc_bits, env_s.acc_bits))
+        return (array_resources(cfg.rows, cfg.cols, env_d, cfg.dataflow)
+                + array_resources(cfg.rows, cfg.sp2_cols, env_s, cfg.dataflow, left_skew=False)
+                + buffer_resources(cfg, both))
+
+
+@dataclass(frozen=True)
+class HeteroSplit:
+    """Array sizes that fill a device, and the SP2 fraction that balances them."""
+
+    fixed_cols: int
+    sp2_cols: int
+    sp2_fraction: float
+
+
+def balanced_split(device: Device | str, rows: int = 16, w_bits: int = 4, a_bits: int = 4,
+                   lut_budget: float = 0.7, reduction: int = 4608) -> HeteroSplit:
+    """Size both arrays of :class:`HeteroModel` for ``device`` and return the balancing
+    SP2 fraction.
+
+    The DSP array takes every DSP slice: ``fixed_cols = floor(DSP * lanes / rows)`` with
+    ``lanes`` the packing of a ``w_bits x a_bits`` product. The SP2 array takes what is
+    left of ``lut_budget`` of the device's LUTs (routing rarely closes far above 70%):
+    ``sp2_cols = floor((lut_budget * LUT - LUT_dsp_array) / (rows * LUT_sp2_lane))``. On
+    the os/ws dataflows throughput is proportional to columns, so the fraction of rows in
+    SP2 that makes both arrays finish together is ``sp2_cols / (sp2_cols + fixed_cols)``.
+    ``reduction`` (K) sets the accumulator width (default 3x3x512)."""
+    dev = get_device(device) if isinstance(device, str) else device
+    em = EnergyModel.for_device(dev)
+    fixed = QuantScheme("fixed", w_bits, a_bits)
+    sp2 = QuantScheme("sp2", w_bits, a_bits)
+    lanes = dsp_lanes(dev.dsp_gen, w_bits, a_bits)
+    fixed_cols = max(dev.dsp * lanes // rows, 0)
+    dsp_lane = fixed_dsp(w_bits, a_bits, accumulator_bits(product_bits(fixed), reduction), dev.dsp_gen, em)
+    sp2_lane = sp2_shift(w_bits, a_bits, accumulator_bits(product_bits(sp2), reduction), em)
+    luts_left = lut_budget * dev.lut - rows * fixed_cols * dsp_lane.lut
+    sp2_cols = max(int(math.floor(luts_left / (rows * sp2_lane.lut))), 0)
+    total = fixed_cols + sp2_cols
+    return HeteroSplit(fixed_cols, sp2_cols, sp2_cols / total if total else 0.0)

@@ -1,0 +1,100 @@
+"""Hardware-independent complexity of a design point: bits and terms, per layer and total.
+
+- ``avg_weight_bits``: weight bits averaged over every weight of the network
+  (``sum(weights_l * w_bits_l) / sum(weights_l)``), i.e. model size / weight count;
+- ``mac_bits``: ``sum(MACs_l * w_bits_l)``, the work of a bit-serial unit that walks the
+  weight bits (the complexity metric of "Mixed precision DNNs: all you need is a good
+  parametrization" style bit allocation);
+- ``term_pairs``: ``sum(MACs_l * weight_terms_per_value_l * act_terms_per_value_l)``, the
+  work of a term-serial unit (one weight term x one activation term per cycle).
+
+Every hardware model fills :class:`~hwmodels.base.LayerCost` ``mac_bits`` and
+``term_pairs`` from :func:`layer_mac_bits` / :func:`layer_term_pairs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import DesignPoint, schemes_for
+from .formats import QuantScheme
+from .workload import LayerSpec, Workload
+
+
+def layer_weight_bits(layer: LayerSpec, scheme: QuantScheme) -> int:
+    """Bits of all weights of ``layer`` (weights x w_bits)."""
+    return layer.weights * scheme.w_bits
+
+
+def layer_mac_bits(layer: LayerSpec, scheme: QuantScheme) -> float:
+    """MACs x weight bits."""
+    return float(layer.macs * scheme.w_bits)
+
+
+def layer_term_pairs(layer: LayerSpec, scheme: QuantScheme) -> float:
+    """MACs x weight terms per value x activation terms per value."""
+    return float(layer.macs * scheme.weight_terms_per_value * scheme.act_terms_per_value)
+
+
+@dataclass(frozen=True)
+class LayerMetrics:
+    name: str
+    weights: int
+    macs: int
+    w_bits: int
+    weight_bits: int
+    mac_bits: float
+    term_pairs: float
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Per-layer and total complexity of one design point on one workload."""
+
+    layers: tuple[LayerMetrics, ...]
+
+    @property
+    def weights(self) -> int:
+        return sum(l.weights for l in self.layers)
+
+    @property
+    def weight_bits(self) -> int:
+        return sum(l.weight_bits for l in self.layers)
+
+    @property
+    def avg_weight_bits(self) -> float:
+        n = self.weights
+        return self.weight_bits / n if n else 0.0
+
+    @property
+    def mac_bits(self) -> float:
+        return float(sum(l.mac_bits for l in self.layers))
+
+    @property
+    def term_pairs(self) -> float:
+        return float(sum(l.term_pairs for l in self.layers))
+
+    def summary(self) -> dict[str, float]:
+        return {"avg_weight_bits": self.avg_weight_bits, "mac_bits": self.mac_bits,
+                "term_pairs": self.term_pairs, "weight_bits": float(self.weight_bits)}
+
+
+def metrics(workload: Workload, point: DesignPoint) -> Metrics:
+    """All complexity metrics of ``point`` on ``workload`` (layers absent from the point
+    take its default scheme; plan names not in the workload are an error)."""
+    return Metrics(tuple(
+        LayerMetrics(layer.name, layer.weights, layer.macs, s.w_bits, layer_weight_bits(layer, s),
+                     layer_mac_bits(layer, s), layer_term_pairs(layer, s))
+        for layer, s in schemes_for(workload, point)))
+
+
+def avg_weight_bits(workload: Workload, point: DesignPoint) -> float:
+    return metrics(workload, point).avg_weight_bits
+
+
+def mac_bits(workload: Workload, point: DesignPoint) -> float:
+    return metrics(workload, point).mac_bits
+
+
+def term_pairs(workload: Workload, point: DesignPoint) -> float:
+    return metrics(workload, point).term_pairs

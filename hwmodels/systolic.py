@@ -1,0 +1,506 @@
+"""Systolic arrays: SCALE-Sim-exact compute cycles, buffer/DRAM traffic, FPGA resources.
+
+The pipeline mirrors SCALE-Sim's (topology -> GEMM -> per-dataflow folds -> memory ->
+report), in closed form:
+
+1. A layer is ``groups`` GEMMs of ``(M x K) @ (K x N/groups)``.
+2. Dataflow ``os`` / ``ws`` / ``is`` maps the GEMM onto an ``R x C`` array as spatial
+   rows ``Sr``, spatial columns ``Sc`` and temporal steps ``T`` (SCALE-Sim's
+   ``topologies.calc_spatio_temporal_params``): os (M, N, K), ws (K, N, M), is (K, M, N).
+3. Stall-free compute cycles per GEMM, exactly SCALE-Sim 3.0.0's "Total Cycles" with
+   ``InterfaceBandwidth = CALC`` (derived from ``compute/systolic_compute_{os,ws,is}.py``:
+   each fold streams ``T`` operands through a skewed array; os folds fill and drain in
+   ``R + C - 2`` cycles, ws/is folds also load the stationary operand in ``R`` cycles;
+   SCALE-Sim numbers cycles from 0, hence the final ``- 1``)::
+
+       os: ceil(M/R) * ceil(N/C) * (K +  R + C - 2) - 1
+       ws: ceil(K/R) * ceil(N/C) * (M + 2R + C - 2) - 1
+       is: ceil(K/R) * ceil(M/C) * (N + 2R + C - 2) - 1
+
+   A serial PE (bit- or term-serial) spends ``dot_cycles`` instead of ``K`` per fold.
+4. Off-chip traffic (bytes, from each format's bits) against finite bandwidth: the layer
+   takes ``max(compute, memory)`` cycles (a roofline over the layer, operands
+   double-buffered so fetch overlaps compute).
+5. Resources: PE lanes (:mod:`hwmodels.arith`), operand skew registers, and block RAM /
+   UltraRAM for the three double-buffered scratchpads, checked against the device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Mapping
+
+from .arith import (SERIAL_UNITS, PECost, accumulator_bits, dot_cycles, exact_fixed_bits, pe_cost, product_bits,
+                    row_classes)
+from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources,
+                   check_fit, schemes_for)
+from .devices import get_device, list_devices
+from .energy import EnergyModel
+from .formats import QuantScheme
+from .metrics import layer_mac_bits, layer_term_pairs
+from .workload import LayerSpec, Workload
+
+DATAFLOWS = ("os", "ws", "is")
+BUFFER_RAMS = ("bram18", "uram")
+
+#: RAMB18 aspect ratios (width bits, depth): UG473 Table 1-? (7-series) and UG573
+#: (UltraScale); 36-bit width only in simple-dual-port mode, which is what a scratchpad
+#: (one write port from DRAM, one read port to the array) uses.
+BRAM18_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+#: URAM288: 4K x 72, fixed aspect (UG573).
+URAM_ASPECTS = ((72, 4096),)
+RAM_BLOCK_BYTES = {"bram18": 18 * 1024 // 8, "uram": 288 * 1024 // 8}
+_RAM_ASPECTS = {"bram18": BRAM18_ASPECTS, "uram": URAM_ASPECTS}
+
+#: Zynq-7000 PS DDR3, 32 bits at 1066 MT/s (UG585): the default off-chip bandwidth.
+ZYNQ7_DDR3_BYTES_PER_S = 4.264e9
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# --- 1-3: compute cycles ---------------------------------------------------------------
+
+def spatio_temporal(dataflow: str, M: int, K: int, N: int) -> tuple[int, int, int]:
+    """SCALE-Sim's (Sr, Sc, T) for a GEMM of (M x K) @ (K x N)."""
+    try:
+        return _MAPPING[dataflow](M, K, N)
+    except KeyError:
+        raise ValueError(f"dataflow: must be one of {', '.join(DATAFLOWS)}; got {dataflow!r}") from None
+
+
+_MAPPING = {
+    "os": lambda M, K, N: (M, N, K),
+    "ws": lambda M, K, N: (K, N, M),
+    "is": lambda M, K, N: (K, M, N),
+}
+_FILL = {
+    "os": lambda R, C: R + C - 2,
+    "ws": lambda R, C: 2 * R + C - 2,
+    "is": lambda R, C: 2 * R + C - 2,
+}
+
+
+def scalesim_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> int:
+    """SCALE-Sim 3.0.0's stall-free "Total Cycles" of one GEMM (see module doc)."""
+    return fold_cycles(dataflow, M, K, N, rows, cols)
+
+
+def fold_cycles(dataflow: str, M: int, K: int, N: int, rows: int, cols: int,
+                k_cycles: int | None = None) -> int:
+    """Compute cycles of one GEMM on a ``rows x cols`` array; 0 for an empty GEMM.
+
+    ``k_cycles`` replaces the temporal extent of an ``os`` fold when a PE needs more than
+    one cycle per reduction step (serial units: ``dot_cycles``)."""
+    if M <= 0 or K <= 0 or N <= 0:
+        return 0
+    sr, sc, t = spatio_temporal(dataflow, M, K, N)
+    if k_cycles is not None:
+        if dataflow != "os":
+            raise ValueError("k_cycles: serial PEs are modelled on the os dataflow only")
+        t = k_cycles
+    return _cdiv(sr, rows) * _cdiv(sc, cols) * (t + _FILL[dataflow](rows, cols)) - 1
+
+
+def sram_accesses(dataflow: str, M: int, K: int, N: int, rows: int, cols: int) -> tuple[int, int, int, int]:
+    """Scratchpad accesses of one GEMM: (ifmap reads, filter reads, output writes,
+    partial-sum reads), in elements.
+
+    os re-reads the ifmap once per column fold and the filters once per row fold;
+    ws reads each weight once and writes partial sums once per row (K) fold; is reads each
+    input once. The ifmap/filter reads, and the output writes of ws/is, equal SCALE-Sim
+    3.0.0's DETAILED_ACCESS_REPORT counts (the parity test checks them)."""
+    R, C = rows, cols
+    if dataflow == "os":
+        return M * K * _cdiv(N, C), K * N * _cdiv(M, R), M * N, 0
+    kf = _cdiv(K, R)
+    if dataflow == "ws":
+        return M * K * _cdiv(N, C), K * N, M * N * kf, M * N * (kf - 1)
+    if dataflow == "is":
+        return M * K, K * N * _cdiv(M, C), M * N * kf, M * N * (kf - 1)
+    raise ValueError(f"dataflow: must be one of {', '.join(DATAFLOWS)}; got {dataflow!r}")
+
+
+# --- 4: off-chip traffic ---------------------------------------------------------------
+
+def dram_bytes(ifmap_bytes: float, weight_bytes: float, ofmap_bytes: float, psum_bytes_each: float,
+               cols_weight_bytes: float, ifmap_buf: float, weight_buf: float, ofmap_buf: float) -> float:
+    """Off-chip bytes of one GEMM with double-buffered scratchpads (half of each buffer
+    holds the working set while the other half is filled).
+
+    If the whole weight matrix or the whole ifmap fits its half-buffer, every operand
+    crosses the DRAM interface once. Otherwise the scheduler tiles the larger operand and
+    re-streams the other once per tile, picking the cheaper of the two loop orders.
+    If one column fold of weights (``K x cols``) does not fit, the reduction is split in
+    ``kc`` chunks and partial sums spill: ``2 (kc - 1)`` transfers of the partial-sum
+    matrix, unless it fits the output half-buffer. Outputs are written once."""
+    hi, hw, ho = ifmap_buf / 2.0, weight_buf / 2.0, ofmap_buf / 2.0
+    if weight_bytes <= hw or ifmap_bytes <= hi:
+        base = ifmap_bytes + weight_bytes
+    else:
+        base = min(ifmap_bytes * math.ceil(weight_bytes / hw) + weight_bytes,
+                   weight_bytes * math.ceil(ifmap_bytes / hi) + ifmap_bytes)
+    kc = max(1, math.ceil(cols_weight_bytes / hw))
+    spill = 0.0 if kc == 1 or psum_bytes_each <= ho else 2.0 * (kc - 1) * psum_bytes_each
+    return base + ofmap_bytes + spill
+
+
+# --- 5: block RAM ------------------------------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def ram_blocks(capacity_bytes: int, width_bits: int, ram: str = "bram18") -> int:
+    """Blocks of ``ram`` for a buffer of ``capacity_bytes`` read ``width_bits`` per cycle:
+    the cheapest aspect ratio of ``ceil(width / w) * ceil(depth / d)``."""
+    if capacity_bytes <= 0:
+        return 0
+    width = max(int(width_bits), 1)
+    depth = _cdiv(int(capacity_bytes) * 8, width)
+    return min(_cdiv(width, w) * _cdiv(depth, d) for w, d in _RAM_ASPECTS[ram])
+
+
+# --- the configuration one evaluation prices ---------------------------------------------
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Resolved hardware parameters of an array model (hashable: memoisation key).
+
+    ``cols`` is the array's columns (for the heterogeneous model: the DSP array's);
+    ``sp2_cols`` the LUT-based SP2 array's columns (0 for a homogeneous array).
+    Derived on construction: ``lanes`` (MAC lanes, the peak MACs per cycle),
+    ``bytes_per_cycle`` (off-chip bytes per clock) and ``sram_j_per_bit`` (scratchpad
+    access energy for the chosen RAM block)."""
+
+    unit: str
+    rows: int
+    cols: int
+    dataflow: str
+    clock_hz: float
+    dsp_gen: str
+    energy: EnergyModel
+    ifmap_buffer_bytes: int
+    weight_buffer_bytes: int
+    ofmap_buffer_bytes: int
+    buffer_ram: str
+    dram_bandwidth_bytes_per_s: float
+    static_power_w: float = 0.0
+    serial: str = "weight"
+    sp2_cols: int = 0
+
+    def __post_init__(self) -> None:
+        # derived constants, and the hash computed once: this object keys every per-layer
+        # memo lookup, so it is hashed once per layer per evaluation
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f) for f in self.__dataclass_fields__)))
+        object.__setattr__(self, "lanes", self.rows * (self.cols + self.sp2_cols))
+        object.__setattr__(self, "bytes_per_cycle", self.dram_bandwidth_bytes_per_s / self.clock_hz)
+        object.__setattr__(self, "sram_j_per_bit", self.energy.sram_j_per_bit(RAM_BLOCK_BYTES[self.buffer_ram]))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Rows of one layer (per group) on one array, in one number format."""
+
+    rows: int
+    scheme: QuantScheme
+    unit: str
+    cols: int
+
+
+def _layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig,
+                parts: tuple[_Part, ...], mode: str) -> LayerCost:
+    """Price one layer whose rows (per group) are split into ``parts``.
+
+    ``mode``: ``shared`` - the parts run on one array with the same timing, so all rows
+    share one set of folds; ``sequential`` - one array, each part its own column folds
+    (their cycles per MAC differ); ``parallel`` - each part on its own array at once
+    (latency is the slower part; the ifmap stream is broadcast to both)."""
+    M, K, Ng, g = layer.M, layer.K, layer.n_per_group, layer.groups
+    R, df, em = cfg.rows, cfg.dataflow, cfg.energy
+    e_mac = 0.0
+    hard_rows = 0
+    timing = []
+    for p in parts:
+        pe = pe_cost(p.unit, p.scheme, K, cfg.dsp_gen, em, cfg.serial)
+        e_mac += M * K * p.rows * pe.energy_per_mac_j
+        hard_rows += p.rows if pe.hard else 0
+        kcyc = dot_cycles(p.unit, p.scheme, K, cfg.serial) if p.unit in SERIAL_UNITS else None
+        timing.append((p.rows, p.cols, kcyc))
+    if mode == "shared":
+        timing = [(Ng, timing[0][1], timing[0][2])]
+    cyc, ifr = [], []
+    fr = ow = pr = 0
+    for rows, cols, kcyc in timing:
+        cyc.append(fold_cycles(df, M, K, rows, R, cols, kcyc))
+        a, b, c, d = sram_accesses(df, M, K, rows, R, cols)
+        ifr.append(a)
+        fr, ow, pr = fr + b, ow + c, pr + d
+    if mode == "parallel":
+        compute = g * max(cyc)
+        if_reads = max(ifr)
+    else:  # folds follow one another; SCALE-Sim's final -1 counts once per GEMM
+        compute = g * (sum(cyc) + len(cyc) - 1)
+        if_reads = sum(ifr)
+
+    wb, ab = scheme.w_bits, scheme.a_bits
+    acc = accumulator_bits(product_bits(scheme), K)
+    out_elems = M * Ng
+    per_group_dram = dram_bytes(
+        ifmap_bytes=layer.input_elems // g * ab / 8.0, weight_bytes=K * Ng * wb / 8.0,
+        ofmap_bytes=out_elems * ab / 8.0, psum_bytes_each=out_elems * acc / 8.0,
+        cols_weight_bytes=K * min(cfg.cols + cfg.sp2_cols, Ng) * wb / 8.0,
+        ifmap_buf=cfg.ifmap_buffer_bytes, weight_buf=cfg.weight_buffer_bytes,
+        ofmap_buf=cfg.ofmap_buffer_bytes)
+    offchip = g * per_group_dram
+    memory = offchip / cfg.bytes_per_cycle
+    cycles = max(float(compute), memory)
+    latency = cycles / cfg.clock_hz
+
+    # scratchpad bits: operand reads, partial-sum writes/reads at accumulator width, final
+    # outputs at activation width, and every DRAM byte written into a scratchpad once
+    sram_bits = g * (if_reads * ab + fr * wb + (ow - out_elems + pr) * acc + out_elems * ab
+                     + per_group_dram * 8.0)
+    energy = (g * e_mac + sram_bits * cfg.sram_j_per_bit + offchip * 8.0 * em.dram_j_per_bit()
+              + cfg.static_power_w * latency)
+    macs = layer.macs
+    return LayerCost(
+        name=layer.name, cycles=cycles, latency_s=latency, energy_j=energy, macs=macs,
+        compute_cycles=float(compute), memory_cycles=memory,
+        mac_bits=layer_mac_bits(layer, scheme), term_pairs=layer_term_pairs(layer, scheme),
+        utilization=macs / (cycles * cfg.lanes) if cycles else 0.0,
+        lut_share=(Ng - hard_rows) / Ng, dsp_share=hard_rows / Ng, bytes_offchip=offchip)
+
+
+@lru_cache(maxsize=1 << 16)
+def array_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+    """Cost of one layer on a homogeneous array of ``cfg.unit`` lanes (memoised).
+
+    An ``msq`` layer's SP2 and fixed rows are priced as separate row classes: on a
+    parallel unit they share the folds (only their energy differs); on a serial unit each
+    class gets its own column folds (its cycles per MAC differ)."""
+    classes = row_classes(scheme, layer.n_per_group)
+    parts = tuple(_Part(n, s, cfg.unit, cfg.cols) for n, s in classes)
+    if len(parts) == 1 or cfg.unit not in SERIAL_UNITS:
+        return _layer_cost(layer, scheme, cfg, parts, "shared")
+    same = len({dot_cycles(cfg.unit, s, layer.K, cfg.serial) for _, s in classes}) == 1
+    return _layer_cost(layer, scheme, cfg, parts, "shared" if same else "sequential")
+
+
+# --- resources ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PEEnvelope:
+    """The PE an array must instantiate to run every layer: the maximum per-lane LUT, FF
+    and DSP over the formats it meets, and the widest operands (for buffers and skew)."""
+
+    lut: float = 0.0
+    ff: float = 0.0
+    dsp: float = 0.0
+    w_bits: int = 0
+    a_bits: int = 0
+    acc_bits: int = 0
+
+    def merge(self, pe: PECost, w_bits: int, a_bits: int, acc_bits: int) -> "PEEnvelope":
+        return PEEnvelope(max(self.lut, pe.lut), max(self.ff, pe.ff), max(self.dsp, pe.dsp),
+                          max(self.w_bits, w_bits), max(self.a_bits, a_bits),
+                          max(self.acc_bits, acc_bits))
+
+
+@lru_cache(maxsize=4096)
+def pe_envelope(unit: str, uses: frozenset[tuple[int, QuantScheme]], dsp_gen: str,
+                energy: EnergyModel, serial: str) -> PEEnvelope:
+    """Envelope of ``unit`` lanes over ``uses`` = (reduction K, scheme) pairs."""
+    env = PEEnvelope()
+    for K, s in uses:
+        pe = pe_cost(unit, s, K, dsp_gen, energy, serial)
+        env = env.merge(pe, exact_fixed_bits(s.kind, s.w_bits), s.a_bits,
+                        accumulator_bits(product_bits(s), K))
+    return env
+
+
+def array_resources(rows: int, cols: int, env: PEEnvelope, dataflow: str,
+                    left_skew: bool = True) -> Resources:
+    """LUT/FF/DSP of an ``rows x cols`` array of ``env`` lanes plus its skew registers.
+
+    Systolic operands enter skewed: the edge that streams a new operand into each row
+    (column) every cycle needs a triangular register file, ``R(R-1)/2`` (``C(C-1)/2``)
+    operand registers. os skews ifmap rows and filter columns; ws skews ifmap rows and
+    de-skews partial sums leaving the columns; is skews filter rows and de-skews sums.
+    ``left_skew=False`` for a second array fed by the first one's skewed row stream."""
+    lanes = rows * cols
+    tri_r, tri_c = rows * (rows - 1) // 2, cols * (cols - 1) // 2
+    left = env.a_bits if dataflow in ("os", "ws") else env.w_bits
+    top = env.w_bits if dataflow == "os" else env.acc_bits
+    dsp = math.ceil(lanes * env.dsp - 1e-9) if env.dsp else 0
+    ff = lanes * env.ff + (tri_r * left if left_skew else 0) + tri_c * top
+    return Resources(lut=lanes * env.lut, ff=ff, dsp=float(dsp))
+
+
+def buffer_resources(cfg: ArrayConfig, env: PEEnvelope) -> Resources:
+    """Blocks for the three scratchpads, each as wide as the array edge it feeds:
+    os: ifmap R x a, filters C x w, outputs C x a; ws: ifmap R x a, filters C x w,
+    partial sums C x acc; is: filters R x w, ifmap C x a, partial sums C x acc."""
+    R, C = cfg.rows, cfg.cols + cfg.sp2_cols
+    if cfg.dataflow == "os":
+        widths = (R * env.a_bits, C * env.w_bits, C * env.a_bits)
+    elif cfg.dataflow == "ws":
+        widths = (R * env.a_bits, C * env.w_bits, C * env.acc_bits)
+    else:
+        widths = (C * env.a_bits, R * env.w_bits, C * env.acc_bits)
+    caps = (cfg.ifmap_buffer_bytes, cfg.weight_buffer_bytes, cfg.ofmap_buffer_bytes)
+    blocks = sum(ram_blocks(c, w, cfg.buffer_ram) for c, w in zip(caps, widths))
+    return Resources(bram18=float(blocks)) if cfg.buffer_ram == "bram18" else Resources(uram=float(blocks))
+
+
+# --- the model family --------------------------------------------------------------------
+
+def _common_knobs() -> list[Knob]:
+    return [
+        Knob("device", "categorical", "XC7Z045", choices=list_devices(), search=False,
+             doc="target FPGA (hwmodels.devices catalog)"),
+        Knob("clock_hz", "float", 200e6, low=10e6, high=1e9, log=True, unit="Hz",
+             doc="accelerator clock"),
+        Knob("rows", "int", 16, low=1, high=512, log=True, doc="array rows (R)"),
+        Knob("ifmap_buffer_bytes", "int", 64 * 1024, low=1024, high=64 * 1024 * 1024, log=True,
+             unit="B", doc="input-activation scratchpad, double-buffered"),
+        Knob("weight_buffer_bytes", "int", 64 * 1024, low=1024, high=64 * 1024 * 1024, log=True,
+             unit="B", doc="weight scratchpad, double-buffered"),
+        Knob("ofmap_buffer_bytes", "int", 32 * 1024, low=1024, high=64 * 1024 * 1024, log=True,
+             unit="B", doc="output / partial-sum scratchpad, double-buffered"),
+        Knob("buffer_ram", "categorical", "bram18", choices=BUFFER_RAMS, search=False,
+             doc="scratchpads in 18 Kb block RAM or 288 Kb UltraRAM"),
+        Knob("dram_bandwidth_bytes_per_s", "float", ZYNQ7_DDR3_BYTES_PER_S, low=1e8, high=1e13,
+             log=True, unit="B/s", search=False,
+             doc="off-chip bandwidth (default: Zynq-7000 DDR3-1066 x32); 1e13 is ideal"),
+        Knob("tech_node_nm", "float", 0.0, low=0.0, high=180.0, unit="nm", search=False,
+             doc="process node for energy scaling; 0 = the device's own"),
+        Knob("static_power_w", "float", 0.0, low=0.0, high=200.0, unit="W", search=False,
+             doc="device static power charged over the latency (e.g. from XPE); 0 = ignore"),
+    ]
+
+
+class ArrayModel(HardwareModel):
+    """Shared machinery of the array models (systolic, bitserial, termserial, hetero).
+
+    Constructor keyword arguments override knob defaults (validated), e.g.
+    ``SystolicModel(rows=32, device="XCZU9EG")``. Subclasses declare ``_extra_knobs`` and
+    ``_config``; the heterogeneous model also overrides ``_price`` and ``_resources``.
+    """
+
+    def __init__(self, **defaults: Any):
+        base = {k.name: k for k in self._all_knobs()}
+        for name in defaults:
+            if name not in base:
+                raise ValueError(f"{name}: unknown knob for hardware model '{self.name}'; "
+                                 f"knobs: {', '.join(sorted(base))}")
+        self._defaults = {n: base[n].validate(v) for n, v in defaults.items()}
+
+    # knobs ---------------------------------------------------------------------------
+
+    def _extra_knobs(self) -> list[Knob]:
+        return []
+
+    def _all_knobs(self) -> list[Knob]:
+        return _common_knobs() + self._extra_knobs()
+
+    def knobs(self) -> tuple[Knob, ...]:
+        devices = list_devices()  # a device registered later joins the `device` knob
+        cached = getattr(self, "_knobs", None)
+        if cached is None or cached[0] != devices:
+            out = []
+            for k in self._all_knobs():
+                if k.name in self._defaults:
+                    k = replace(k, default=self._defaults[k.name])
+                out.append(k)
+            cached = self._knobs = (devices, tuple(out))
+        return cached[1]
+
+    # evaluation ------------------------------------------------------------------------
+
+    def _config(self, kv: Mapping[str, Any]) -> ArrayConfig:
+        raise NotImplementedError
+
+    def _base_config(self, kv: Mapping[str, Any], **fields: Any) -> ArrayConfig:
+        device = get_device(kv["device"])
+        return ArrayConfig(
+            rows=int(kv["rows"]), clock_hz=float(kv["clock_hz"]), dsp_gen=device.dsp_gen,
+            energy=EnergyModel.for_device(device, float(kv["tech_node_nm"])),
+            ifmap_buffer_bytes=int(kv["ifmap_buffer_bytes"]),
+            weight_buffer_bytes=int(kv["weight_buffer_bytes"]),
+            ofmap_buffer_bytes=int(kv["ofmap_buffer_bytes"]), buffer_ram=str(kv["buffer_ram"]),
+            dram_bandwidth_bytes_per_s=float(kv["dram_bandwidth_bytes_per_s"]),
+            static_power_w=float(kv["static_power_w"]), **fields)
+
+    def _price(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+        return array_layer_cost(layer, scheme, cfg)
+
+    def _resources(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig) -> Resources:
+        uses = frozenset((l.K, s) for l, s0 in pairs for _, s in row_classes(s0, l.n_per_group))
+        env = pe_envelope(cfg.unit, uses, cfg.dsp_gen, cfg.energy, cfg.serial)
+        return array_resources(cfg.rows, cfg.cols, env, cfg.dataflow) + buffer_resources(cfg, env)
+
+    def _config_for(self, kv: Mapping[str, Any]) -> ArrayConfig:
+        key = tuple(kv.items())
+        cache = self.__dict__.setdefault("_configs", {})
+        cfg = cache.get(key)
+        if cfg is None:
+            if len(cache) > 4096:
+                cache.clear()
+            cfg = cache[key] = self._config(kv)
+        return cfg
+
+    def evaluate(self, workload: Workload, point: DesignPoint) -> HwReport:
+        kv = self.resolve_knobs(point)
+        cfg = self._config_for(kv)
+        pairs = tuple(schemes_for(workload, point))
+        if not pairs:
+            raise ValueError(f"workload {workload.name!r}: no compute layers to price")
+        layers = tuple(self._price(layer, scheme, cfg) for layer, scheme in pairs)
+        resources = self._resources(pairs, cfg)
+        device = get_device(kv["device"])
+        capacity = device.capacity
+        memory_bound = sum(1 for l in layers if l.memory_cycles > l.compute_cycles)
+        notes = ("resources count the datapath and scratchpads only (no control, DMA or "
+                 "interconnect)",)
+        if memory_bound:
+            notes += (f"{memory_bound} of {len(layers)} layers are bound by off-chip bandwidth",)
+        return HwReport(model=self.name, device=device.name, clock_hz=cfg.clock_hz, layers=layers,
+                        resources=resources, capacity=capacity,
+                        violations=check_fit(resources, capacity), notes=notes,
+                        peak_macs_per_cycle=float(cfg.lanes))
+
+
+class SystolicModel(ArrayModel):
+    """R x C systolic array (SCALE-Sim-exact compute cycles) with a chosen PE arithmetic."""
+
+    name = "systolic"
+    description = ("R x C systolic array, os/ws/is dataflows, SCALE-Sim-exact compute cycles, "
+                   "roofline on off-chip bytes, PEs on DSP slices or LUTs")
+
+    def _extra_knobs(self) -> list[Knob]:
+        return [
+            Knob("cols", "int", 16, low=1, high=512, log=True, doc="array columns (C)"),
+            Knob("dataflow", "categorical", "os", choices=DATAFLOWS,
+                 doc="output (os), weight (ws) or input (is) stationary"),
+            Knob("pe_arith", "categorical", "dsp", choices=("dsp", "lut", "shift"),
+                 doc="PE multiplier: DSP slice (packed), LUT array multiplier, or "
+                     "shift-add (pow2/sp2 weights only)"),
+        ]
+
+    def _config(self, kv: Mapping[str, Any]) -> ArrayConfig:
+        return self._base_config(kv, unit=str(kv["pe_arith"]), cols=int(kv["cols"]),
+                                 dataflow=str(kv["dataflow"]))
+
+
+def clear_caches() -> None:
+    """Forget memoised per-layer costs (benchmarks use it to time cold evaluations)."""
+    from . import arith, hetero
+    for fn in (array_layer_cost, hetero.hetero_layer_cost, pe_envelope, ram_blocks, arith.pe_cost,
+               arith.product_bits, arith.fixed_dsp, arith.fixed_lut,
+               arith.pow2_shift, arith.sp2_shift, arith.bitserial, arith.termserial,
+               arith.row_classes):
+        fn.cache_clear()
