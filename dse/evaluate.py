@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 from hwmodels import DesignPoint, HardwareModel, HwReport, Unsupported, Workload
+from hwmodels.metrics import metrics as point_metrics
 
 from .config import StudyConfig
 
@@ -49,17 +50,10 @@ class Evaluation:
 
 
 def complexity_metrics(workload: Workload, point: DesignPoint) -> dict[str, float]:
-    """Hardware-independent metrics: average weight bits (weighted by weight count),
-    sum of MACs x weight bits, and term pairs (MACs x weight terms x activation terms)."""
-    weights = bits_weights = mac_bits = term_pairs = 0.0
-    for layer in workload.layers:
-        s = point.scheme_for(layer.name)
-        weights += layer.weights
-        bits_weights += layer.weights * s.w_bits
-        mac_bits += layer.macs * s.w_bits
-        term_pairs += layer.macs * s.weight_terms_per_value * s.act_terms_per_value
-    return {"avg_weight_bits": bits_weights / weights if weights else 0.0,
-            "mac_bits": mac_bits, "term_pairs": term_pairs}
+    """Hardware-independent metrics (hwmodels.metrics): average weight bits, sum of MACs x
+    weight bits, term pairs."""
+    m = point_metrics(workload, point)
+    return {"avg_weight_bits": m.avg_weight_bits, "mac_bits": m.mac_bits, "term_pairs": m.term_pairs}
 
 
 def hw_metrics(report: HwReport) -> dict[str, float]:
@@ -77,6 +71,8 @@ def fit_constraint(report: HwReport) -> float:
             worst = max(worst, used / cap - 1.0)
         elif used > 0:
             worst = max(worst, float(used))
+    if report.violations and worst <= 0:  # a non-resource violation (e.g. the clock bound)
+        worst = 0.01
     return worst
 
 

@@ -49,6 +49,10 @@ class Device:
     process_nm: float
     vccint_v: float
     source: str = ""
+    #: upper bound on the accelerator clock (0: not checked): the Fmax of the hard blocks
+    #: an array design clocks (DSP slice, block RAM) at the slowest speed grade. A point
+    #: whose ``clock_hz`` exceeds it does not fit the device.
+    fmax_hz: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -105,33 +109,39 @@ def list_devices() -> tuple[str, ...]:
 
 
 # --- the built-in catalog --------------------------------------------------------------
+# Clock bound, slowest (-1) speed grade: block RAM is the slowest hard block an array
+# design clocks. 7-series RAMB36 ~388 MHz (DS187 switching characteristics), UltraScale+
+# RAMB36 ~645 MHz (DS925). Recalled, not re-read in this session: treat as an optimistic
+# bound (real arrays close timing lower) and override with register_device(replace=True).
+FMAX_7SERIES_HZ = 388e6
+FMAX_USPLUS_HZ = 645e6
 # 7-series parts: 28 nm (TSMC 28HPL), VCCINT 1.0 V (DS187/DS191 recommended operating
 # conditions). UltraScale+ parts: 16 nm (TSMC 16FF+), VCCINT 0.85 V (DS925/DS923).
 
 for _d in (
     Device("XC7Z010", "Zynq-7000", lut=17_600, ff=35_200, dsp=80, bram18=120, uram=0,
-           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0,
+           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0, fmax_hz=FMAX_7SERIES_HZ,
            source="DS190 Table 1: 17,600 LUTs, 35,200 FFs, 60 x 36 Kb BRAM (2.1 Mb), 80 DSP"),
     Device("XC7Z020", "Zynq-7000", lut=53_200, ff=106_400, dsp=220, bram18=280, uram=0,
-           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0,
+           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0, fmax_hz=FMAX_7SERIES_HZ,
            source="DS190 Table 1: 53,200 LUTs, 106,400 FFs, 140 x 36 Kb BRAM (4.9 Mb), 220 DSP"),
     Device("XC7Z045", "Zynq-7000", lut=218_600, ff=437_200, dsp=900, bram18=1_090, uram=0,
-           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0,
+           dsp_gen="DSP48E1", process_nm=28, vccint_v=1.0, fmax_hz=FMAX_7SERIES_HZ,
            source="DS190 Table 1: 218,600 LUTs, 437,200 FFs, 545 x 36 Kb BRAM (19.2 Mb), 900 DSP"),
     Device("XCZU3EG", "Zynq UltraScale+", lut=70_560, ff=141_120, dsp=360, bram18=432, uram=0,
-           dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85,
+           dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85, fmax_hz=FMAX_USPLUS_HZ,
            source="DS891 Table 1: 70,560 CLB LUTs, 141,120 CLB FFs, 216 x 36 Kb BRAM (7.6 Mb), "
                   "0 URAM, 360 DSP"),
     Device("XCZU9EG", "Zynq UltraScale+", lut=274_080, ff=548_160, dsp=2_520, bram18=1_824, uram=0,
-           dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85,
+           dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85, fmax_hz=FMAX_USPLUS_HZ,
            source="DS891 Table 1: 274,080 CLB LUTs, 548,160 CLB FFs, 912 x 36 Kb BRAM (32.1 Mb), "
                   "0 URAM, 2,520 DSP"),
     Device("XCVU9P", "Virtex UltraScale+", lut=1_182_240, ff=2_364_480, dsp=6_840, bram18=4_320,
-           uram=960, dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85,
+           uram=960, dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85, fmax_hz=FMAX_USPLUS_HZ,
            source="DS890 (Virtex UltraScale+ table): 1,182,240 CLB LUTs, 2,364,480 CLB FFs, "
                   "2,160 x 36 Kb BRAM (75.9 Mb), 960 URAM (270 Mb), 6,840 DSP"),
     Device("U250", "Alveo (XCU250)", lut=1_728_000, ff=3_456_000, dsp=12_288, bram18=5_376,
-           uram=1_280, dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85,
+           uram=1_280, dsp_gen="DSP48E2", process_nm=16, vccint_v=0.85, fmax_hz=FMAX_USPLUS_HZ,
            source="DS962: 1,728K LUTs, 3,456K registers, 12,288 DSP; XCU250: 2,688 x 36 Kb BRAM "
                   "(94.5 Mb), 1,280 URAM (360 Mb)"),
 ):

@@ -36,7 +36,7 @@ from .arith import (SERIAL_UNITS, PECost, accumulator_bits, dot_cycles, exact_fi
                     row_classes)
 from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources,
                    check_fit, schemes_for)
-from .devices import get_device, list_devices
+from .devices import Device, get_device, list_devices
 from .energy import EnergyModel
 from .formats import QuantScheme
 from .metrics import layer_mac_bits, layer_term_pairs
@@ -383,6 +383,14 @@ def _common_knobs() -> list[Knob]:
     ]
 
 
+def clock_violation(clock_hz: float, device: Device) -> tuple[str, ...]:
+    """The clock above the device's Fmax bound, as a fit violation (empty when it fits)."""
+    if device.fmax_hz and clock_hz > device.fmax_hz:
+        return (f"clock_hz: {clock_hz / 1e6:.0f} MHz > {device.fmax_hz / 1e6:.0f} MHz "
+                f"(Fmax bound of {device.name}, -1 speed grade)",)
+    return ()
+
+
 class ArrayModel(HardwareModel):
     """Shared machinery of the array models (systolic, bitserial, termserial, hetero).
 
@@ -470,7 +478,8 @@ class ArrayModel(HardwareModel):
             notes += (f"{memory_bound} of {len(layers)} layers are bound by off-chip bandwidth",)
         return HwReport(model=self.name, device=device.name, clock_hz=cfg.clock_hz, layers=layers,
                         resources=resources, capacity=capacity,
-                        violations=check_fit(resources, capacity), notes=notes,
+                        violations=check_fit(resources, capacity) + clock_violation(cfg.clock_hz, device),
+                        notes=notes,
                         peak_macs_per_cycle=float(cfg.lanes))
 
 
