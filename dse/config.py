@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -81,6 +81,34 @@ class FinetuneConfig:
     device: str = "cpu"
 
 
+#: the reference implementation's budget list (activation terms a, weight terms k per
+#: group of 16): Zhang, McDanel, Kung & Dong, ASPLOS 2021, multi-resolution term training
+DEFAULT_MULTIRES_BUDGETS = ((2, 8), (2, 10), (2, 12), (2, 14), (3, 14), (3, 16), (3, 18), (3, 20))
+MULTIRES_FIRST_LAST = ("term", "fixed8")
+
+
+@dataclass(frozen=True)
+class MultiresConfig:
+    """``[multires]``: the multi-resolution checkpoint that ``fidelity = "multires"`` scores
+    candidates from (see ``dse/multires.py``). ``budgets`` are (activation terms per value,
+    weight terms per group of ``group``) pairs; ``first_last`` is ``term`` (every compute
+    layer multi-resolution) or ``fixed8`` (first and last at 8-bit fixed point, as in the
+    paper); ``None`` follows ``space.first_last``."""
+
+    budgets: tuple[tuple[int, int], ...] = DEFAULT_MULTIRES_BUDGETS
+    group: int = 16
+    w_bits: int = 8
+    a_bits: int = 8
+    encoding: str = "binary"
+    first_last: str | None = None
+    epochs: int = 10
+    lr: float = 1e-3
+    distill_weight: float = 0.5
+    temperature: float = 4.0
+    calibration_batches: int = 10
+    checkpoint: str | None = None
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     name: str = "digits-demo"
@@ -100,6 +128,7 @@ class StudyConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     source: str = ""
+    multires: MultiresConfig = field(default_factory=MultiresConfig)
 
     @property
     def directions(self) -> list[str]:
@@ -113,6 +142,8 @@ class StudyConfig:
         d = asdict(self)
         d["caps"] = [str(c) for c in self.caps]
         d.pop("source", None)
+        if self.fidelity != "multires":  # unused then; studies stored before it existed stay comparable
+            d.pop("multires", None)
         return d
 
 
@@ -244,6 +275,102 @@ def _parse_finetune(d: Mapping[str, Any]) -> FinetuneConfig:
     return FinetuneConfig(**kw)
 
 
+def parse_budget(value: Any, path: str) -> tuple[int, int]:
+    """One multi-resolution budget, ``"a:k"`` or ``[a, k]``: (activation terms per value,
+    weight terms per group), both integers >= 1."""
+    if isinstance(value, str):
+        a, sep, k = value.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            pair = (int(a.strip()), int(k.strip()))
+        except ValueError:
+            raise _fail(path, f"cannot parse {value!r}; write 'a:k' (activation terms per value : weight "
+                        "terms per group), e.g. '2:8'") from None
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        pair = (_int(value[0], f"{path}[0]", 1), _int(value[1], f"{path}[1]", 1))
+    else:
+        raise _fail(path, f"expected 'a:k' or [a, k], got {type(value).__name__} {value!r}")
+    if pair[0] < 1 or pair[1] < 1:
+        raise _fail(path, f"terms must be >= 1, got {pair[0]}:{pair[1]}")
+    return pair
+
+
+def parse_budgets(value: Any, path: str) -> tuple[tuple[int, int], ...]:
+    """A list of budgets (or one comma-separated string ``"a:k,a:k"``): two or more,
+    distinct."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    budgets = _list(value, path, parse_budget)
+    if len(budgets) < 2:
+        raise _fail(path, "need two or more budgets (the largest is the teacher of the others)")
+    return budgets
+
+
+def _parse_multires(d: Mapping[str, Any]) -> MultiresConfig:
+    allowed = {f.name for f in fields(MultiresConfig)}
+    _check_keys(d, allowed, "multires")
+    kw: dict[str, Any] = {}
+    if "budgets" in d:
+        kw["budgets"] = parse_budgets(d["budgets"], "multires.budgets")
+    if "group" in d:
+        kw["group"] = _int(d["group"], "multires.group", 1, 4096)
+    if "w_bits" in d:
+        kw["w_bits"] = _int(d["w_bits"], "multires.w_bits", MIN_BITS, MAX_BITS)
+    if "a_bits" in d:
+        kw["a_bits"] = _int(d["a_bits"], "multires.a_bits", MIN_BITS, MAX_BITS)
+    if "encoding" in d:
+        kw["encoding"] = _choice(d["encoding"], "multires.encoding", ENCODINGS)
+    if "first_last" in d:
+        kw["first_last"] = _choice(d["first_last"], "multires.first_last", MULTIRES_FIRST_LAST)
+    if "epochs" in d:
+        kw["epochs"] = _int(d["epochs"], "multires.epochs", 1, 10000)
+    if "lr" in d:
+        kw["lr"] = _num(d["lr"], "multires.lr", 0.0, 10.0, strict_low=True)
+    if "distill_weight" in d:
+        kw["distill_weight"] = _num(d["distill_weight"], "multires.distill_weight", 0.0, 1.0)
+    if "temperature" in d:
+        kw["temperature"] = _num(d["temperature"], "multires.temperature", 0.0, 100.0, strict_low=True)
+    if "calibration_batches" in d:
+        kw["calibration_batches"] = _int(d["calibration_batches"], "multires.calibration_batches", 1, 100000)
+    if "checkpoint" in d:
+        path = _typed(d["checkpoint"], str, "multires.checkpoint", "a file path")
+        if not path.strip():
+            raise _fail("multires.checkpoint", "must not be empty (leave it out to use the cache)")
+        kw["checkpoint"] = path
+    mr = MultiresConfig(**kw)
+    for i, (a, _) in enumerate(mr.budgets):
+        if a > mr.a_bits:
+            raise _fail(f"multires.budgets[{i}]", f"{a} activation terms exceed multires.a_bits = {mr.a_bits}")
+    return mr
+
+
+def _check_multires_space(cfg: StudyConfig) -> StudyConfig:
+    """Fill ``multires.first_last`` from the space and check that the space holds points
+    the checkpoint can score (a candidate outside it fails with a reason; a space with
+    none at all is a config error)."""
+    mr, sp = cfg.multires, cfg.space
+    follows = "fixed8" if sp.first_last == "fixed8" else "term"
+    if mr.first_last is None:
+        mr = replace(mr, first_last=follows)
+        cfg = replace(cfg, multires=mr)
+    if cfg.fidelity != "multires":
+        return cfg
+    if mr.first_last != follows:
+        raise _fail("multires.first_last", f"{mr.first_last!r} does not match space.first_last = "
+                    f"{sp.first_last!r}; use {follows!r} (or leave it out to follow the space)")
+    if "term" not in sp.kinds:
+        raise _fail("space.kinds", "fidelity 'multires' scores term budgets from one checkpoint: include 'term' "
+                    "(other kinds need fidelity 'finetune')")
+    checks = (("group_sizes", mr.group, "group"), ("w_bits", mr.w_bits, "w_bits"),
+              ("a_bits", mr.a_bits, "a_bits"), ("term_encodings", mr.encoding, "encoding"))
+    for field_, value, mfield in checks:
+        if value not in getattr(sp, field_):
+            raise _fail(f"space.{field_}", f"must include multires.{mfield} = {value!r} (the checkpoint "
+                        f"serves only that); got {list(getattr(sp, field_))}")
+    return cfg
+
+
 def _parse_cap(text: Any, path: str) -> Cap:
     if not isinstance(text, str):
         raise _fail(path, f"expected a string like 'latency_s <= 1e-3', got {text!r}")
@@ -259,9 +386,11 @@ def _parse_cap(text: Any, path: str) -> Cap:
 def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
     """Validate a parsed TOML document into a StudyConfig (raises UserError)."""
     sections = {"study", "space", "hardware", "constraints", "sampler", "finetune", "workload"}
-    _check_keys(data, sections, "")
+    for key in data:  # optional sections are listed after the core ones
+        if key not in sections and key != "multires":
+            raise _fail(key, f"unknown key; allowed: {', '.join(sorted(sections))}, multires")
     study = data.get("study", {})
-    for sec in sections:
+    for sec in sections | {"multires"}:
         if sec in data and not isinstance(data[sec], dict):
             raise _fail(sec, f"expected a [{sec}] table")
     _check_keys(study, {"name", "storage", "objectives", "trials", "timeout_s", "fidelity", "seed", "baselines"},
@@ -314,7 +443,9 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
         kw["hardware"] = _parse_hardware(data["hardware"])
     if "finetune" in data:
         kw["finetune"] = _parse_finetune(data["finetune"])
-    cfg = StudyConfig(**kw)
+    if "multires" in data:
+        kw["multires"] = _parse_multires(data["multires"])
+    cfg = _check_multires_space(StudyConfig(**kw))
     if cfg.fidelity == "none" and cfg.needs_training:
         raise _fail("study.fidelity", "'none' (hardware only) cannot score 'accuracy'; drop it from "
                     "study.objectives and constraints.caps, or use 'finetune'")
@@ -329,7 +460,8 @@ DEMO: dict[str, Any] = {
     "workload": {"name": "digits"},
     "space": {"kinds": ["fixed", "pow2", "sp2", "term", "msq"], "w_bits": [2, 3, 4, 6, 8], "a_bits": [4, 8],
               "first_last": "fixed8"},
-    "hardware": {"model": "systolic", "device": "XC7Z020"},
+    "hardware": {"model": "systolic", "device": "XC7Z045", "search": ["rows", "cols", "dataflow", "pe_arith"],
+                 "ranges": {"rows": [4, 32], "cols": [4, 32], "pe_arith": ["dsp", "lut"]}},
     "constraints": {"fit_device": True},
     "sampler": {"name": "tpe"},
     "finetune": {"epochs": 2, "lr": 1e-3, "optimizer": "adam", "abandon_below": 0.5},

@@ -70,3 +70,9 @@ def test_missing_and_malformed_files(tmp_path):
 def test_round_trip_via_stored_dict():
     doc = tomllib.loads(EXAMPLES[0].read_text())
     assert parse_config(doc).to_dict() == parse_config(doc).to_dict()
+
+
+def test_builtin_demo_equals_the_example_file():
+    from dse.config import DEMO
+
+    assert parse_config(DEMO).to_dict() == load_config(EXAMPLES[[p.name for p in EXAMPLES].index("digits.toml")]).to_dict()
