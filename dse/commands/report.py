@@ -1,0 +1,56 @@
+"""``dse report``: write a study's HTML report from its storage."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a study's self-contained HTML report (Pareto front, details, progress)",
+                       description="Read a study from its storage and write one HTML file that opens offline: "
+                       "Pareto front, per-layer allocation, resources, search progress, the Pareto set as CSV, "
+                       "and why points were infeasible. Nothing is re-run.")
+    p.add_argument("--storage", help="storage URL (default runs/dse.journal)")
+    p.add_argument("--study", help="study name (may be omitted when the storage holds one study)")
+    p.add_argument("-o", "--output", help="HTML file to write (default reports/<study>.html)")
+    p.add_argument("--plain-js", action="store_true",
+                   help="embed plotly.js uncompressed (about 3 MB larger) for browsers without DecompressionStream")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import optuna
+
+    from ..storage import open_storage, study_names
+    from .search import _safe_stem
+
+    handle = open_storage(args.storage, create_dirs=False)
+    names = study_names(handle)
+    name = args.study
+    if name is None:
+        if len(names) != 1:
+            raise UserError(f"--study: give the study to report; {handle.url} holds "
+                            f"{', '.join(repr(n) for n in names) if names else 'no studies'}")
+        name = names[0]
+    elif name not in names:
+        raise UserError(f"--study: no study named {name!r} in {handle.url}; known: "
+                        f"{', '.join(repr(n) for n in names) or 'none'}")
+    study = optuna.load_study(study_name=name, storage=handle.storage)
+    from ..report import write_report
+    from ..study import status_counts
+
+    path = Path(args.output) if args.output else Path("reports") / f"{_safe_stem(name)}.html"
+    write_report(study, path, compress_js=not args.plain_js)
+    counts = status_counts(study)
+    size_mb = path.stat().st_size / 1e6
+    if counts["complete"] == 0:
+        print(f"report: study {name!r} has no completed trials yet; the page says so: {path} ({size_mb:.1f} MB)")
+    else:
+        from ..study import pareto_trials
+
+        print(f"report: {path} ({len(pareto_trials(study))} Pareto points of {counts['complete']} complete trials, "
+              f"{size_mb:.1f} MB)")
+    return 0

@@ -1,0 +1,402 @@
+"""Everything the report shows, read from an Optuna study into plain JSON-ready dicts.
+
+Nothing is re-run: the values come from ``study.user_attrs`` and each trial's stored
+attrs (``docs/configuration.md``, "What a trial stores"). The page (``dse/report/html.py``
+and ``report.js``) only formats and plots what :func:`report_data` returns.
+
+Size matters at thousands of trials, so per-trial data is columnar (one list per field)
+and rounded to 7 significant digits; per-layer detail is kept for Pareto points and
+baselines only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..export import trial_record
+from ..pareto import hypervolume_history, normalize, pareto_mask, to_minimization
+from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
+from .reasons import group_reasons
+
+#: metrics carried for every plotted trial (hover and click details)
+TRIAL_METRICS = ("accuracy", "latency_s", "energy_j", "lut", "ff", "dsp", "bram18", "uram", "cycles",
+                 "avg_weight_bits", "mac_bits", "term_pairs", "float_accuracy")
+#: resources drawn against the device capacity
+RESOURCES = ("lut", "ff", "dsp", "bram18", "uram")
+#: per-layer columns kept for Pareto points and baselines
+LAYER_FIELDS = ("name", "kind", "granularity", "w_bits", "a_bits", "term_budget", "group_size", "term_encoding",
+                "sp2_fraction", "macs", "cycles", "latency_s", "lut_share", "dsp_share")
+#: heatmap fields, in the order the page offers them
+HEATMAP_FIELDS = ("w_bits", "term_budget", "sp2_fraction", "a_bits", "group_size")
+#: hypervolume reference point in normalised objective space (1 = worst feasible value seen)
+HV_REFERENCE = 1.1
+#: largest final Pareto front (by number of objectives) for which the history is exact
+HV_EXACT_MAX_FRONT = {2: 200, 3: 50}
+#: Monte-Carlo samples for the hypervolume history beyond that
+HV_SAMPLES = 20_000
+#: parameters listed per objective (the most important first)
+IMPORTANCE_TOP = 15
+#: fewest complete trials before parameter importance is attempted
+MIN_TRIALS_FOR_IMPORTANCE = 10
+
+# display units, largest first: the axis uses the first in which the median value is >= 1
+_UNITS = {
+    "latency_s": [(1.0, "s"), (1e3, "ms"), (1e6, "us")],
+    "energy_j": [(1.0, "J"), (1e3, "mJ"), (1e6, "uJ"), (1e9, "nJ")],
+}
+_LABELS = {"accuracy": "accuracy", "latency_s": "latency", "energy_j": "energy", "lut": "LUTs", "ff": "FFs",
+           "dsp": "DSPs", "bram18": "BRAM18s", "uram": "URAMs", "avg_weight_bits": "avg weight bits",
+           "mac_bits": "MAC bits", "term_pairs": "term pairs", "cycles": "cycles"}
+
+
+def _r(v: Any) -> Any:
+    """Round floats to 7 significant digits (display data only); non-finite -> None."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if not math.isfinite(v):
+            return None
+        return float(f"{v:.7g}")
+    return v
+
+
+def _directions(study: optuna.Study) -> list[str]:
+    return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
+
+
+def _objectives(study: optuna.Study) -> list[str]:
+    names = study.user_attrs.get("objectives") or []
+    return list(names) if len(names) == len(study.directions) else [f"objective {i}" for i in
+                                                                     range(len(study.directions))]
+
+
+def _category(t: FrozenTrial, pareto: set[int]) -> str:
+    """pareto | dominated | infeasible | abandoned | failed | running."""
+    if t.state == TrialState.COMPLETE:
+        if t.number in pareto:
+            return "pareto"
+        return "dominated" if feasible(t) else "infeasible"
+    if t.state == TrialState.PRUNED:
+        return "abandoned" if t.user_attrs.get("status") == "abandoned" else "infeasible"
+    if t.state == TrialState.FAIL:
+        return "failed"
+    return "running"
+
+
+def _value(t: FrozenTrial, i: int, name: str) -> Optional[float]:
+    if t.state == TrialState.COMPLETE and t.values is not None:
+        return t.values[i]
+    v = (t.user_attrs.get("metrics") or {}).get(name)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _objective_specs(objectives: list[str], directions: list[str], trials: list[FrozenTrial],
+                     values: list[list[Optional[float]]]) -> list[dict[str, Any]]:
+    specs = []
+    for j, (name, d) in enumerate(zip(objectives, directions)):
+        col = [v[j] for v in values if v[j] is not None]
+        feas = [v[j] for t, v in zip(trials, values) if v[j] is not None and t.state == TrialState.COMPLETE]
+        ref = float(np.median(np.abs(feas or col))) if col else 0.0
+        scale, unit = 1.0, ""
+        if name == "accuracy":
+            scale, unit = 100.0, "%"
+        elif name in _UNITS:  # the largest unit in which the typical value is >= 1
+            scale, unit = next(((s, u) for s, u in _UNITS[name] if ref * s >= 1.0), _UNITS[name][-1])
+        positive = bool(col) and min(col) > 0
+        log = positive and max(col) / min(col) > 100.0
+        label = _LABELS.get(name, name) + (f" ({unit})" if unit else "")
+        specs.append({"name": name, "direction": d, "label": label, "unit": unit, "scale": scale, "log": log})
+    return specs
+
+
+def _layer_rows(t: FrozenTrial) -> list[list[Any]]:
+    point_layers = (t.user_attrs.get("point") or {}).get("layers") or {}
+    rows = []
+    for row in t.user_attrs.get("hw_layers") or []:
+        scheme = point_layers.get(row.get("name"), {})
+        merged = {**scheme, **{k: v for k, v in row.items() if v is not None or k not in scheme}}
+        rows.append([_r(merged.get(f)) for f in LAYER_FIELDS])
+    if not rows:  # no hardware report stored (e.g. unsupported): the plan alone
+        for name, scheme in point_layers.items():
+            rows.append([_r(name if f == "name" else scheme.get(f)) for f in LAYER_FIELDS])
+    return rows
+
+
+def _time_spent(trials: list[FrozenTrial]) -> dict[str, Any]:
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+               if t.datetime_start and t.datetime_complete)
+    hw_s = sum(float((t.user_attrs.get("timing") or {}).get("hw_s") or 0.0) for t in trials)
+    ft_s = sum(float((t.user_attrs.get("timing") or {}).get("finetune_s") or 0.0) for t in trials)
+    return {
+        "first_start_unix": min(starts).timestamp() if starts else None,
+        "last_end_unix": max(ends).timestamp() if ends else None,
+        "wall_s": (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0,
+        "trial_s": busy, "hw_s": hw_s, "finetune_s": ft_s,
+    }
+
+
+def _capacity(device: str) -> Optional[dict[str, float]]:
+    from hwmodels.devices import get_device
+
+    try:
+        cap = get_device(device).capacity
+    except (ValueError, KeyError):
+        return None
+    return {r: float(getattr(cap, r)) for r in RESOURCES}
+
+
+def _hv_exact_is_cheap(m: int, front_size: int) -> bool:
+    """Exact history (one exact hypervolume per front change) is quick for small fronts in
+    2-3 objectives; it grows steeply beyond (a 300-point 3-D front takes minutes)."""
+    return (m <= 2 and front_size <= HV_EXACT_MAX_FRONT[2]) or (m == 3 and front_size <= HV_EXACT_MAX_FRONT[3])
+
+
+def hypervolume_history_mc(values: np.ndarray, reference: np.ndarray, samples: int = HV_SAMPLES,
+                           seed: int = 0) -> np.ndarray:
+    """Monte-Carlo hypervolume of the first k points for k = 1..n (minimisation, all values
+    >= 0): one seeded set of uniform samples in [0, reference]; each sample counts from the
+    first trial that dominates it, so the history is monotone and reproducible."""
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    ref = np.asarray(reference, dtype=float)
+    rng = np.random.default_rng(seed)
+    first = np.empty(samples, dtype=np.int64)
+    for lo in range(0, samples, 1000):
+        pts = rng.random((min(1000, samples - lo), len(ref))) * ref
+        le = np.all(v[:, None, :] <= pts[None, :, :], axis=2)  # le[k, s]: trial k dominates sample s
+        first[lo:lo + len(pts)] = np.where(le.any(axis=0), le.argmax(axis=0), n)
+    covered = np.cumsum(np.bincount(first, minlength=n + 1)[:n])
+    return covered / samples * float(np.prod(ref))
+
+
+def _hypervolume(front_trials: list[FrozenTrial], directions: list[str]) -> dict[str, Any]:
+    """Hypervolume of the feasible complete trials, in trial order, on normalised objectives."""
+    m = len(directions)
+    note = (f"Objectives are normalised over the feasible complete trials (maximised ones flipped): the best "
+            f"value seen -> 0, the worst -> 1. Reference point: {HV_REFERENCE} on every axis, so the largest "
+            f"possible value is {HV_REFERENCE}^{m} = {HV_REFERENCE ** m:.4g}.")
+    if not front_trials:
+        return {"trial": [], "value": [], "reference": HV_REFERENCE, "note": note, "max": HV_REFERENCE ** m,
+                "method": "none"}
+    v = to_minimization([t.values for t in front_trials], directions)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    nv = normalize(v, lo, hi)
+    ref = np.full(m, HV_REFERENCE)
+    if _hv_exact_is_cheap(m, int(pareto_mask(nv).sum())):
+        hv, method = hypervolume_history(nv, ref), "exact"
+    else:
+        hv, method = hypervolume_history_mc(nv, ref), "monte-carlo"
+        note += (f" Estimated from {HV_SAMPLES:,} seeded Monte-Carlo samples (exact hypervolume is too slow for "
+                 f"this many objectives or this large a front); the error is about 1% of the value.")
+    return {"trial": [t.number for t in front_trials], "value": [_r(x) for x in hv], "reference": HV_REFERENCE,
+            "note": note, "max": HV_REFERENCE ** m, "method": method,
+            "bounds": {"best": [_r(x) for x in lo], "worst": [_r(x) for x in hi]}}
+
+
+def _importance(complete: list[FrozenTrial], objectives: list[str], directions: list[str]) -> dict[str, Any]:
+    """Parameter importance per objective with PED-ANOVA (deterministic, fast at thousands of
+    trials, where fANOVA's random forest takes tens of seconds per objective)."""
+    out: dict[str, Any] = {
+        "evaluator": "PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each parameter's "
+                     "distribution differs between the best 10% of complete trials and all of them, per objective",
+        "per_objective": {}, "message": ""}
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        out["message"] = (f"Parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; "
+                          f"this study has {len(complete)}.")
+        return out
+    holder = optuna.create_study(directions=directions)
+    # lean copies (params and values only): add_trials deep-copies every user attr otherwise
+    holder.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
+                       for t in complete])
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    problems = []
+    for i, (name, d) in enumerate(zip(objectives, directions)):
+        sign = -1.0 if d == "maximize" else 1.0  # PED-ANOVA rates parameters for reaching low values
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                imp = optuna.importance.get_param_importances(
+                    holder, target=lambda t, i=i, sign=sign: sign * t.values[i], evaluator=evaluator)
+        except Exception as e:  # shown in the page, not hidden: e.g. a single-valued space
+            problems.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            continue
+        out["per_objective"][name] = [[k, _r(float(v))] for k, v in list(imp.items())[:IMPORTANCE_TOP]]
+    if problems:
+        out["message"] = "Parameter importance could not be computed for " + "; ".join(problems)
+    return out
+
+
+def _csv_text(records: list[dict[str, Any]]) -> str:
+    """The Pareto set as ``dse export --format csv`` writes it."""
+    cols: list[str] = []
+    for r in records:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for r in records:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def report_data(study: optuna.Study) -> dict[str, Any]:
+    """All the numbers and texts of the report, as plain JSON-ready values."""
+    ua = study.user_attrs
+    all_trials = study.get_trials(deepcopy=False)
+    objectives, directions = _objectives(study), _directions(study)
+    counts = status_counts(study)
+    retried = retried_numbers(all_trials)
+    front = pareto_trials(study)
+    # best first in the first objective: the order of the table, heatmap columns and bars
+    front.sort(key=lambda t: (-t.values[0] if directions[0] == "maximize" else t.values[0], t.number))
+    pareto_numbers = [t.number for t in front]
+    pareto_set = set(pareto_numbers)
+
+    # trials drawn and clickable: finished, not a copy of an earlier point, not a retried crash
+    shown = [t for t in all_trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+             and "duplicate_of" not in t.user_attrs and t.number not in retried]
+    values = [[_value(t, i, o) for i, o in enumerate(objectives)] for t in shown]
+    specs = _objective_specs(objectives, directions, shown, values)
+
+    # hardware knobs: columns for those that vary; the constant ones go to the header
+    knob_values: dict[str, list[Any]] = {}
+    for k, t in enumerate(shown):
+        for name, v in ((t.user_attrs.get("point") or {}).get("hardware") or {}).items():
+            knob_values.setdefault(name, [None] * len(shown))[k] = _r(v)
+    fixed_knobs = {n: vs[0] for n, vs in knob_values.items() if len(set(map(repr, vs))) == 1}
+    varied_knobs = {n: vs for n, vs in knob_values.items() if n not in fixed_knobs}
+
+    strings: list[str] = []
+    index: dict[str, int] = {}
+
+    def intern(s: str) -> int:
+        if s not in index:
+            index[s] = len(strings)
+            strings.append(s)
+        return index[s]
+
+    metrics_cols = {m: [] for m in TRIAL_METRICS}
+    for t in shown:
+        m = t.user_attrs.get("metrics") or {}
+        for name in TRIAL_METRICS:
+            metrics_cols[name].append(_r(m.get(name)))
+    metrics_cols = {k: v for k, v in metrics_cols.items() if any(x is not None for x in v)}
+    trials = {
+        "number": [t.number for t in shown],
+        "category": [_category(t, pareto_set) for t in shown],
+        "values": [[_r(x) for x in v] for v in values],
+        "baseline": [t.user_attrs.get("baseline") or None for t in shown],
+        "reason": [intern(t.user_attrs["reason"]) if t.user_attrs.get("reason") else None for t in shown],
+        "design": [intern(describe_point(t.user_attrs.get("point") or {}).split(" | ")[0]) for t in shown],
+        "device": [intern(str((t.user_attrs.get("hw") or {}).get("device") or "")) for t in shown],
+        "metrics": metrics_cols,
+        "knobs": varied_knobs,
+    }
+
+    # per-layer detail for the Pareto set and the baselines
+    detailed = [t for t in shown if t.number in pareto_set or t.user_attrs.get("baseline")]
+    details = {str(t.number): _layer_rows(t) for t in detailed}
+
+    layer_names = [l["name"] for l in ua.get("layers") or []]
+    heat: dict[str, Any] = {"layers": [], "columns": pareto_numbers, "fields": {}}
+    if front:
+        names = layer_names or [r[0] for r in _layer_rows(front[0])]
+        heat["layers"] = names
+        pos = {n: i for i, n in enumerate(names)}
+        for f in HEATMAP_FIELDS:
+            fi = LAYER_FIELDS.index(f)
+            grid: list[list[Any]] = [[None] * len(front) for _ in names]
+            for c, t in enumerate(front):
+                for row in details[str(t.number)]:
+                    if row[0] in pos:
+                        grid[pos[row[0]]][c] = row[fi]
+            flat = [x for r in grid for x in r if x is not None]
+            if flat and (f == "w_bits" or len(set(flat)) > 1):
+                heat["fields"][f] = grid
+        heat["kinds"] = [[None] * len(front) for _ in names]
+        for c, t in enumerate(front):
+            for row in details[str(t.number)]:
+                if row[0] in pos:
+                    heat["kinds"][pos[row[0]]][c] = row[1]
+
+    study_device = str(ua.get("device") or "")
+    resources: dict[str, Any] = {"points": pareto_numbers, "device": [], "used": {r: [] for r in RESOURCES},
+                                 "capacity": {r: [] for r in RESOURCES}, "unknown_devices": []}
+    for t in front:
+        hw = t.user_attrs.get("hw") or {}
+        m = t.user_attrs.get("metrics") or {}
+        dev = str(hw.get("device") or study_device)
+        cap = _capacity(dev) if dev else None
+        if cap is None and dev not in resources["unknown_devices"]:
+            resources["unknown_devices"].append(dev)
+        resources["device"].append(dev)
+        for r in RESOURCES:
+            resources["used"][r].append(_r(hw.get(r, m.get(r))))
+            resources["capacity"][r].append(cap[r] if cap else None)
+
+    complete = [t for t in all_trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    feasible_complete = [t for t in complete if feasible(t)]
+    records = [trial_record(t, objectives) for t in front]
+
+    unusable = [(t.user_attrs.get("status") or ("failed" if t.state == TrialState.FAIL else "infeasible"),
+                 t.user_attrs.get("reason") or "")
+                for t in shown if t.state != TrialState.COMPLETE or not feasible(t)]
+
+    cfg = ua.get("config") or {}
+    devices = sorted({s for s in (strings[i] for i in trials["device"]) if s})
+    meta = {
+        "study": study.study_name,
+        "workload": ua.get("workload", ""),
+        "hwmodel": ua.get("hwmodel", ""),
+        "device": study_device if len(devices) <= 1 else ", ".join(devices),
+        "objectives": [{"name": o, "direction": d} for o, d in zip(objectives, directions)],
+        "fit_device": cfg.get("fit_device", True),
+        "caps": list(ua.get("caps") or []),
+        "sampler": ua.get("sampler", ""),
+        "seed": ua.get("seed"),
+        "fidelity": cfg.get("fidelity", ""),
+        "target_trials": ua.get("target_trials", cfg.get("trials")),
+        "created_unix": ua.get("created_unix"),
+        "dse_version": ua.get("dse_version", ""),
+        "config_source": ua.get("config_source", ""),
+        "baseline_notes": list(ua.get("baseline_notes") or []),
+        "fixed_knobs": fixed_knobs,
+        "n_layers": len(layer_names),
+        "generated_unix": time.time(),
+    }
+    from .. import __version__
+
+    meta["report_version"] = __version__
+    return {
+        "meta": meta,
+        "counts": {**counts, "total": len(all_trials), "pareto": len(front),
+                   "infeasible_complete": sum(1 for t in complete if not feasible(t))},
+        "time": _time_spent(all_trials),
+        "objectives": specs,
+        "strings": strings,
+        "trials": trials,
+        "pareto": pareto_numbers,
+        "layer_fields": list(LAYER_FIELDS),
+        "details": details,
+        "heatmap": heat,
+        "resources": resources,
+        "hypervolume": _hypervolume(feasible_complete, directions),
+        "importance": _importance(complete, objectives, directions),
+        "csv": _csv_text(records),
+        "infeasible": {"total": len(unusable), "groups": group_reasons(unusable)},
+        "config": {"raw": ua.get("raw_config"), "resolved": cfg},
+    }
