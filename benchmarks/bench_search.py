@@ -33,9 +33,9 @@ HW = {
     "study": {"name": "bench-hw", "objectives": ["latency_s", "energy_j", "avg_weight_bits"], "fidelity": "none",
               "trials": 150, "baselines": []},
     "workload": {"name": "resnet18"},
-    "space": {"kinds": ["fixed", "pow2", "sp2"], "w_bits": [3, 4, 5, 6, 8], "a_bits": [4, 8]},
-    "hardware": {"model": "systolic", "device": "XC7Z045", "search": ["rows", "cols", "dataflow"],
-                 "ranges": {"rows": [4, 64], "cols": [4, 64]}},
+    "space": {"kinds": ["fixed", "sp2"], "w_bits": [3, 4, 5, 6, 8], "a_bits": [4, 8]},
+    "hardware": {"model": "systolic", "device": "XC7Z045", "search": ["rows", "cols", "dataflow", "pe_arith"],
+                 "ranges": {"rows": [4, 64], "cols": [4, 64], "pe_arith": ["dsp", "lut"]}},
     "constraints": {"caps": ["latency_s <= 0.2"]},
 }
 

@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "dse.commands.workload",
     "dse.commands.train",
     "dse.commands.multires",
+    "dse.commands.allocate",
+    "dse.commands.msq",
 )
 
 EXIT_USAGE = 2

@@ -103,7 +103,7 @@ class MultiresConfig:
     first_last: str | None = None
     epochs: int = 10
     lr: float = 1e-3
-    distill_weight: float = 0.5
+    distill_weight: float = 0.1
     temperature: float = 4.0
     calibration_batches: int = 10
     checkpoint: str | None = None
@@ -328,7 +328,7 @@ def _parse_multires(d: Mapping[str, Any]) -> MultiresConfig:
     if "lr" in d:
         kw["lr"] = _num(d["lr"], "multires.lr", 0.0, 10.0, strict_low=True)
     if "distill_weight" in d:
-        kw["distill_weight"] = _num(d["distill_weight"], "multires.distill_weight", 0.0, 1.0)
+        kw["distill_weight"] = _num(d["distill_weight"], "multires.distill_weight", 0.0, 10.0)
     if "temperature" in d:
         kw["temperature"] = _num(d["temperature"], "multires.temperature", 0.0, 100.0, strict_low=True)
     if "calibration_batches" in d:

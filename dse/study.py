@@ -299,6 +299,24 @@ def tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
         study.tell(trial, state=TrialState.FAIL)
 
 
+def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint, ev: Evaluation,
+                 extra: Optional[dict[str, Any]] = None) -> FrozenTrial:
+    """Record a point evaluated outside the worker loop (e.g. by ``dse allocate``) as one
+    trial with the search's user attrs (``worker``, ``point``, ``point_key``, then those of
+    :func:`record`) plus ``extra``; it joins the study's Pareto front like a searched point.
+    The trial has no sampled parameters, and counts toward the study's trial total."""
+    with handle.lock():
+        trial = study.ask()
+        trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("point", point.to_dict())
+    trial.set_user_attr("point_key", point_key(point))
+    for key, value in (extra or {}).items():
+        trial.set_user_attr(key, _jsonable(value))
+    record(trial, ev)
+    tell(study, trial, ev)
+    return study._storage.get_trial(trial._trial_id)
+
+
 def _replay(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> None:
     """Copy an identical earlier point's outcome instead of evaluating it again."""
     for key in ("metrics", "hw", "hw_layers", "finetune", "reason"):

@@ -58,6 +58,7 @@ class QuantScheme:
     term_encoding: str = "binary"
     sp2_fraction: float | None = None
     a_term_budget: int | None = None
+    row_bits: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, KINDS)
@@ -101,6 +102,42 @@ class QuantScheme:
             object.__setattr__(self, "sp2_fraction", float(self.sp2_fraction))
         elif self.sp2_fraction is not None:
             raise ValueError(f"sp2_fraction: only meaningful for kind 'msq', not '{self.kind}'")
+        if self.row_bits is not None:
+            self._check_row_bits()
+
+    def _check_row_bits(self) -> None:
+        rb = self.row_bits
+        if self.kind != "fixed":
+            raise ValueError(f"row_bits: per-row widths are only meaningful for kind 'fixed', not '{self.kind}'")
+        if isinstance(rb, (str, bytes)) or not hasattr(rb, "__iter__"):
+            raise ValueError(f"row_bits: expected a list of integers (one width per output channel), got {rb!r}")
+        rb = tuple(rb)
+        if not rb:
+            raise ValueError("row_bits: must not be empty (one width per output channel)")
+        for i, b in enumerate(rb):
+            try:
+                _check_int("row_bits", b, MIN_BITS, MAX_BITS)
+            except ValueError as e:
+                raise ValueError(f"row_bits[{i}]: {str(e).split(': ', 1)[1]}") from None
+        rb = tuple(int(b) for b in rb)
+        if self.w_bits != max(rb):
+            raise ValueError(f"w_bits: must equal max(row_bits) = {max(rb)} (the widest row), got {self.w_bits}")
+        if self.granularity != "per_row":
+            raise ValueError("granularity: per-row widths (row_bits) need one scale per row: 'per_row'")
+        object.__setattr__(self, "row_bits", rb)
+
+    @classmethod
+    def with_row_bits(cls, row_bits: Any, a_bits: int = 8) -> "QuantScheme":
+        """A ``fixed`` per-row scheme with these widths (``w_bits`` = the widest)."""
+        rb = tuple(int(b) for b in row_bits)
+        return cls("fixed", max(rb) if rb else MIN_BITS, a_bits, "per_row", row_bits=rb)
+
+    @property
+    def mean_row_bits(self) -> float:
+        """Mean weight bits per row: ``mean(row_bits)``, else ``w_bits``."""
+        if self.row_bits is None:
+            return float(self.w_bits)
+        return sum(self.row_bits) / len(self.row_bits)
 
     # --- derived quantities used by the hardware models ---------------------------------
 
@@ -116,6 +153,8 @@ class QuantScheme:
         if self.kind == "msq":
             f = self.sp2_fraction
             return 2.0 * f + max_terms(self.w_bits, "binary") * (1.0 - f)
+        if self.row_bits is not None:  # every magnitude bit of each row, averaged over rows
+            return self.mean_row_bits - 1.0
         return float(max_terms(self.w_bits, "binary"))
 
     @property
@@ -128,6 +167,8 @@ class QuantScheme:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields, omitting those left at their defaults where not meaningful."""
         d = asdict(self)
+        if self.row_bits is not None:
+            d["row_bits"] = list(self.row_bits)
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod

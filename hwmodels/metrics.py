@@ -5,6 +5,9 @@
 - ``mac_bits``: ``sum(MACs_l * w_bits_l)``, the work of a bit-serial unit that walks the
   weight bits (the complexity metric of "Mixed precision DNNs: all you need is a good
   parametrization" style bit allocation);
+- a layer whose scheme has per-row widths (``QuantScheme.row_bits``) counts each row
+  (output channel) at its own width: weights per row ``K`` and MACs per row ``M * K``, so
+  ``weight_bits = K * sum(row_bits)`` and ``mac_bits = M * K * sum(row_bits)``;
 - ``term_pairs``: ``sum(MACs_l * weight_terms_per_value_l * act_terms_per_value_l)``, the
   work of a term-serial unit (one weight term x one activation term per cycle).
 
@@ -21,18 +24,39 @@ from .formats import QuantScheme
 from .workload import LayerSpec, Workload
 
 
+def check_row_bits(layer: LayerSpec, scheme: QuantScheme) -> None:
+    """``ValueError`` naming the layer when per-row widths do not give one width per
+    output channel."""
+    if scheme.row_bits is not None and len(scheme.row_bits) != layer.N:
+        raise ValueError(f"row_bits: layer {layer.name!r} has {layer.N} output channels but its scheme gives "
+                         f"{len(scheme.row_bits)} row widths")
+
+
+def layer_bit_sum(layer: LayerSpec, scheme: QuantScheme) -> int:
+    """Sum of the weight widths over the layer's rows (output channels): ``N * w_bits``,
+    or ``sum(row_bits)``."""
+    if scheme.row_bits is None:
+        return layer.N * scheme.w_bits
+    check_row_bits(layer, scheme)
+    return sum(scheme.row_bits)
+
+
 def layer_weight_bits(layer: LayerSpec, scheme: QuantScheme) -> int:
-    """Bits of all weights of ``layer`` (weights x w_bits)."""
-    return layer.weights * scheme.w_bits
+    """Bits of all weights of ``layer`` (weights x w_bits; per-row widths: K x each row's)."""
+    return layer.K * layer_bit_sum(layer, scheme)
 
 
 def layer_mac_bits(layer: LayerSpec, scheme: QuantScheme) -> float:
-    """MACs x weight bits."""
-    return float(layer.macs * scheme.w_bits)
+    """MACs x weight bits (per-row widths: M x K MACs per row x each row's width)."""
+    return float(layer.M * layer.K * layer_bit_sum(layer, scheme))
 
 
 def layer_term_pairs(layer: LayerSpec, scheme: QuantScheme) -> float:
-    """MACs x weight terms per value x activation terms per value."""
+    """MACs x weight terms per value x activation terms per value (per-row widths: each
+    row's ``w - 1`` magnitude bits)."""
+    if scheme.row_bits is not None:
+        terms = layer_bit_sum(layer, scheme) - layer.N  # sum over rows of (w_r - 1)
+        return float(layer.M * layer.K * terms * scheme.act_terms_per_value)
     return float(layer.macs * scheme.weight_terms_per_value * scheme.act_terms_per_value)
 
 
@@ -41,7 +65,7 @@ class LayerMetrics:
     name: str
     weights: int
     macs: int
-    w_bits: int
+    w_bits: int  # the widest row's, for per-row widths
     weight_bits: int
     mac_bits: float
     term_pairs: float

@@ -33,13 +33,13 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from .arith import (SERIAL_UNITS, PECost, accumulator_bits, dot_cycles, exact_fixed_bits, pe_cost, product_bits,
-                    row_classes)
+                    row_bit_folds, row_classes, split_row_groups)
 from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources,
                    check_fit, schemes_for)
 from .devices import Device, get_device, list_devices
 from .energy import EnergyModel
 from .formats import QuantScheme
-from .metrics import layer_mac_bits, layer_term_pairs
+from .metrics import check_row_bits, layer_mac_bits, layer_term_pairs
 from .workload import LayerSpec, Workload
 
 DATAFLOWS = ("os", "ws", "is")
@@ -281,13 +281,37 @@ def array_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) ->
 
     An ``msq`` layer's SP2 and fixed rows are priced as separate row classes: on a
     parallel unit they share the folds (only their energy differs); on a serial unit each
-    class gets its own column folds (its cycles per MAC differ)."""
-    classes = row_classes(scheme, layer.n_per_group)
+    class gets its own column folds (its cycles per MAC differ).
+
+    A layer with per-row widths (``row_bits``) is priced at its widest row on a parallel
+    unit (one multiplier word for all rows); on a serial unit its rows are sorted by width
+    and cut into column folds, each lasting its widest row's bits (``arith.row_bit_folds``)."""
+    if scheme.row_bits is not None:
+        check_row_bits(layer, scheme)
+        if cfg.unit in SERIAL_UNITS:
+            pieces = split_row_groups(layer, scheme)
+            if len(pieces) > 1:
+                return merge_costs(layer, [array_layer_cost(l, s, cfg) for l, s in pieces], cfg)
+            classes = row_bit_folds(scheme, layer.n_per_group, cfg.cols)
+        else:
+            classes = ((layer.n_per_group, scheme),)
+    else:
+        classes = row_classes(scheme, layer.n_per_group)
     parts = tuple(_Part(n, s, cfg.unit, cfg.cols) for n, s in classes)
     if len(parts) == 1 or cfg.unit not in SERIAL_UNITS:
         return _layer_cost(layer, scheme, cfg, parts, "shared")
     same = len({dot_cycles(cfg.unit, s, layer.K, cfg.serial) for _, s in classes}) == 1
     return _layer_cost(layer, scheme, cfg, parts, "shared" if same else "sequential")
+
+
+def merge_costs(layer: LayerSpec, pieces: list[LayerCost], cfg: ArrayConfig) -> LayerCost:
+    """One layer's cost from the costs of sub-layers that run one after another."""
+    tot = {f: sum(getattr(c, f) for c in pieces) for f in
+           ("cycles", "latency_s", "energy_j", "macs", "compute_cycles", "memory_cycles", "mac_bits",
+            "term_pairs", "bytes_offchip")}
+    hard = sum(c.dsp_share * c.macs for c in pieces) / tot["macs"] if tot["macs"] else 0.0
+    return LayerCost(name=layer.name, utilization=tot["macs"] / (tot["cycles"] * cfg.lanes) if tot["cycles"] else 0.0,
+                     lut_share=1.0 - hard, dsp_share=hard, **tot)
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -511,5 +535,5 @@ def clear_caches() -> None:
     for fn in (array_layer_cost, hetero.hetero_layer_cost, pe_envelope, ram_blocks, arith.pe_cost,
                arith.product_bits, arith.fixed_dsp, arith.fixed_lut,
                arith.pow2_shift, arith.sp2_shift, arith.bitserial, arith.termserial,
-               arith.row_classes):
+               arith.row_classes, arith.row_bit_folds, arith.split_row_groups):
         fn.cache_clear()

@@ -65,8 +65,14 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
     """Quantize values already normalised to [-1, 1] with ``scheme``'s weight format (no
     gradient). ``c`` holds weights with rows (output channels) on ``row_dim``; term groups
     run along the flattened remaining dims."""
+    # detached: the result is never differentiated (``ste``), and term quantization's
+    # in-place peeling on a graph-tracked tensor would keep every step's graph alive
+    c = c.detach()
     b = scheme.w_bits
     kind = scheme.kind
+    if kind == "fixed" and scheme.row_bits is not None:
+        n = row_levels_n(scheme, c, row_dim)
+        return torch.round(c * n) / n
     if kind == "fixed":
         n = 2 ** (b - 1) - 1
         return torch.round(c * n) / n
@@ -88,6 +94,21 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
         shape[row_dim] = -1
         return torch.where(sp2_rows.view(shape), sp2, fixed)
     raise ValueError(f"kind: unknown scheme kind {kind!r}")
+
+
+def row_levels_n(scheme: QuantScheme, like: torch.Tensor, row_dim: int = 0) -> torch.Tensor:
+    """Largest integer level ``2^(b_r - 1) - 1`` of each row's width (``scheme.row_bits``),
+    shaped to broadcast over ``like`` along ``row_dim``; ``ValueError`` when the widths do
+    not give one per row."""
+    rb = scheme.row_bits
+    rows = like.shape[row_dim] if like.ndim else 0
+    if rb is None or len(rb) != rows:
+        raise ValueError(f"row_bits: the scheme gives {0 if rb is None else len(rb)} row widths for a weight "
+                         f"with {rows} rows (output channels)")
+    n = torch.as_tensor([2.0 ** (b - 1) - 1 for b in rb], dtype=like.dtype, device=like.device)
+    shape = [1] * like.ndim
+    shape[row_dim] = -1
+    return n.view(shape)
 
 
 def row_kurtosis(w: torch.Tensor) -> torch.Tensor:
@@ -148,6 +169,9 @@ class WeightQuantizer(nn.Module):
 
     def __init__(self, scheme: QuantScheme, weight: torch.Tensor, sp2_rows: Optional[torch.Tensor] = None):
         super().__init__()
+        if scheme.row_bits is not None and len(scheme.row_bits) != weight.shape[0]:
+            raise ValueError(f"row_bits: the scheme gives {len(scheme.row_bits)} row widths for a weight with "
+                             f"{weight.shape[0]} output channels")
         self.scheme = scheme
         per_row = scheme.granularity == "per_row"
         self.per_row = per_row
@@ -158,14 +182,30 @@ class WeightQuantizer(nn.Module):
         self.alpha = nn.Parameter(alpha.clone())
         qp = 2 ** (scheme.w_bits - 1) - 1
         per_scale = weight.numel() / (weight.shape[0] if per_row else 1)
+        self._per_scale = per_scale
         self._gscale = 1.0 / math.sqrt(per_scale * qp)
+        if scheme.row_bits is not None:  # LSQ's 1/sqrt(n Qp), with each row's own Qp
+            self._gscale = 1.0 / torch.sqrt(per_scale * row_levels_n(scheme, alpha))
+
+    def set_scheme(self, scheme: QuantScheme) -> None:
+        """Switch to ``scheme`` in place, keeping the learned clip: multi-resolution use,
+        where one clip serves every term budget (kept terms nest across budgets). The kind
+        and granularity must stay (they fix what the clip means and its shape)."""
+        if scheme.kind != self.scheme.kind or scheme.granularity != self.scheme.granularity:
+            raise ValueError(f"scheme: can only switch within kind {self.scheme.kind!r} and granularity "
+                             f"{self.scheme.granularity!r}, got {scheme.kind!r}/{scheme.granularity!r}")
+        self.scheme = scheme
+        self._gscale = 1.0 / math.sqrt(self._per_scale * (2 ** (scheme.w_bits - 1) - 1))
 
     def _quant(self, c: torch.Tensor) -> torch.Tensor:
         rows = self.sp2_rows if self.sp2_rows.numel() else None
         return quantize_normalized(c, self.scheme, rows)
 
     def _alpha_view(self, w: torch.Tensor) -> torch.Tensor:
-        a = grad_scale(self.alpha, self._gscale).abs().clamp_min(1e-8)
+        g = self._gscale
+        if isinstance(g, torch.Tensor):  # per-row widths: one factor per row
+            g = g.to(self.alpha.device, self.alpha.dtype)
+        a = grad_scale(self.alpha, g).abs().clamp_min(1e-8)
         return a.view((-1,) + (1,) * (w.ndim - 1)) if self.per_row else a
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -178,7 +218,10 @@ class WeightQuantizer(nn.Module):
         """The quantized weights on the normalised level grid times 2^(b-1)-1 (integers for
         fixed/term; fixed-grid multiples for pow2/sp2 levels)."""
         a = self._alpha_view(w)
-        return self._quant(torch.clamp(w / a, -1, 1)) * (2 ** (self.scheme.w_bits - 1) - 1)
+        q = self._quant(torch.clamp(w / a, -1, 1))
+        if self.scheme.row_bits is not None:
+            return q * row_levels_n(self.scheme, q)
+        return q * (2 ** (self.scheme.w_bits - 1) - 1)
 
 
 class ActQuantizer(nn.Module):
@@ -196,13 +239,18 @@ class ActQuantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(False))
         self.register_buffer("signed", torch.tensor(True))
 
+    def set_scheme(self, scheme: QuantScheme) -> None:
+        """Switch to ``scheme`` in place (e.g. another activation term budget), keeping
+        the learned clip and the signedness fixed on the first batch."""
+        self.scheme = scheme
+
     def _levels_n(self) -> int:
         b = self.scheme.a_bits
         return 2 ** (b - 1) - 1 if bool(self.signed) else 2 ** b - 1
 
     def _quant(self, c: torch.Tensor) -> torch.Tensor:
         n = self._levels_n()
-        q = torch.round(c * n)
+        q = torch.round(c.detach() * n)  # never differentiated (ste); see quantize_normalized
         if self.scheme.a_term_budget is not None:
             q = term_quantize(q, self.scheme.a_term_budget, 1, self.scheme.term_encoding)
         return q / n
@@ -253,7 +301,7 @@ def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | fl
         q = quantize_normalized(c, scheme, sp2_rows)
     else:
         n = 2 ** (scheme.a_bits - 1) - 1
-        q = torch.round(c * n)
+        q = torch.round(c.detach() * n)
         if scheme.a_term_budget is not None:
             q = term_quantize(q, scheme.a_term_budget, 1, scheme.term_encoding)
         q = q / n
@@ -261,4 +309,4 @@ def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | fl
 
 
 __all__ = ["ActQuantizer", "WeightQuantizer", "assign_sp2_rows", "fake_quantize", "grad_scale",
-           "quantize_normalized", "round_to_levels", "row_kurtosis", "ste"]
+           "quantize_normalized", "round_to_levels", "row_kurtosis", "row_levels_n", "ste"]

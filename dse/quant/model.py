@@ -46,6 +46,14 @@ class QuantLayer(nn.Module):
     def bias(self) -> Optional[torch.Tensor]:
         return self.inner.bias
 
+    def set_scheme(self, scheme: QuantScheme) -> None:
+        """Switch this layer to ``scheme`` in place, keeping its weights and learned clips
+        (e.g. another term budget of a multi-resolution model); kind and granularity stay."""
+        self.weight_quant.set_scheme(scheme)
+        if self.act_quant is not None:
+            self.act_quant.set_scheme(scheme)
+        self.scheme = scheme
+
     def quantized_weight(self) -> torch.Tensor:
         return self.weight_quant(self.inner.weight)
 
@@ -100,7 +108,8 @@ def quantize_model(model: nn.Module, plan: PlanLike, sp2_rows: Optional[Mapping[
 
     Raises:
         PlanError: a layer name the model does not have, or a module that cannot take a
-            scheme (not a Conv1d/Conv2d/Linear, or an msq mask of the wrong length).
+            scheme (not a Conv1d/Conv2d/Linear, an msq mask of the wrong length, or per-row
+            widths ``row_bits`` not one per output channel).
     """
     schemes = normalize_plan(plan)
     target = model if inplace else copy.deepcopy(model)
@@ -116,6 +125,9 @@ def quantize_model(model: nn.Module, plan: PlanLike, sp2_rows: Optional[Mapping[
         if not isinstance(module, QUANTIZABLE):
             raise PlanError(f"layer {name!r}: is a {type(module).__name__}; only Conv1d, Conv2d and Linear "
                             "layers take a quantization scheme")
+        if scheme.row_bits is not None and len(scheme.row_bits) != module.weight.shape[0]:
+            raise PlanError(f"layer {name!r}: row_bits gives {len(scheme.row_bits)} row widths, expected "
+                            f"{module.weight.shape[0]} (one per output channel)")
         mask = None
         if sp2_rows is not None and name in sp2_rows:
             if scheme.kind != "msq":

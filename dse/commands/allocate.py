@@ -1,0 +1,156 @@
+"""``dse allocate WORKLOAD --metric size|macbits --target BITS``: learn per-filter (or
+per-layer) bit widths with a penalty on model size or on MACs x bits, export the plan,
+evaluate it like a searched point and (with --storage/--study) record it as a trial."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .workload import add_option_argument, parse_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "allocate", help="learn per-filter bit widths under a size or MACs x bits budget",
+        description="Learned mixed-precision bit allocation (Uhlich et al., ICLR 2020, case U3): each filter (or "
+        "layer) gets a uniform quantizer with a learned step size d and range q_max; its width is "
+        "ceil(log2(q_max/d + 1)) + 1, clipped to [--bits-min, --bits-max]. Training adds "
+        "lambda * relu(cost - target) to the cross-entropy, cost being the average weight bits per weight "
+        "(--metric size) or per MAC (--metric macbits: sum over filters of MACs x bits / MACs, which a "
+        "bit-serial accelerator's latency follows). The plan (fixed point, per-filter widths) is then "
+        "fine-tuned from the FP32 model exactly like a searched point, priced on the bit-serial model and, "
+        "with --storage and --study, recorded as a trial of that study (created when absent).")
+    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
+                   "module.path:function")
+    p.add_argument("--metric", required=True, choices=("size", "macbits", "cycles"),
+                   help="penalised cost: size = weights x bits, macbits = MACs x bits (per filter), cycles = "
+                   "MACs x bits with output pixels padded to the bit-serial array's rows (an extension)")
+    p.add_argument("--target", required=True, type=float, metavar="BITS",
+                   help="budget in average bits: per weight (size), per MAC (macbits) or per padded MAC "
+                   "(cycles); 4 = the cost of a uniform 4-bit network")
+    p.add_argument("--epochs", type=int, default=10, help="allocation training epochs (default 10)")
+    p.add_argument("--bits-min", type=int, default=2, help="smallest width, sign included (default 2)")
+    p.add_argument("--bits-max", type=int, default=8, help="largest width, sign included (default 8)")
+    p.add_argument("--a-bits", type=int, default=8, help="activation bits of every layer (default 8)")
+    p.add_argument("--array-rows", type=int, default=16,
+                   help="--metric cycles: rows of the bit-serial array (its 'rows' knob, default 16)")
+    p.add_argument("--granularity", choices=("filter", "layer"), default="filter",
+                   help="one width per filter (output channel, default) or per layer")
+    p.add_argument("--penalty", type=float, default=1.0, help="lambda, per bit over the target (default 1)")
+    p.add_argument("--lr", type=float, default=1e-3, help="weights' learning rate, Adam (default 1e-3)")
+    p.add_argument("--quant-lr", type=float, default=0.05,
+                   help="learning rate of log step / log range per learned width, SGD (default 0.05)")
+    p.add_argument("--first-last", choices=("learn", "fixed8"), default="learn",
+                   help="learn every layer (default) or pin the first and last at W8A8")
+    p.add_argument("--finetune-epochs", type=int, default=2,
+                   help="fine-tune epochs of the evaluation, as a search trial (default 2; an existing "
+                   "study's own budget applies)")
+    p.add_argument("--device", dest="hw_device", metavar="FPGA",
+                   help="FPGA part of the bit-serial model (default: the model's; see 'dse hw list')")
+    p.add_argument("--storage", help="storage URL of the study to record the run in (with --study)")
+    p.add_argument("--study", help="study name (created when absent: objectives accuracy + latency_s on the "
+                   "bit-serial model)")
+    p.add_argument("--plan-out", metavar="PLAN.json", help="write the plan (dse finetune --plan reads it)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0; an existing study's applies)")
+    p.add_argument("--cache-dir", metavar="DIR", help="pre-training cache (default: $DSE_CACHE_DIR, else "
+                   "~/.cache/dse)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1)")
+    p.add_argument("--train-device", default="cpu", help="cpu | cuda | auto, where training runs (default cpu)")
+    p.add_argument("--json", action="store_true",
+                   help="print {accuracy, avg_weight_bits, mac_bits, latency_s, ...} as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    add_option_argument(p)
+    p.set_defaults(func=cmd_allocate)
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+def spec_from_args(args: argparse.Namespace):
+    """An AllocationSpec; each mistake a UserError naming the option."""
+    from ..allocate import AllocationSpec
+
+    given = {"metric": args.metric, "target": args.target, "granularity": args.granularity,
+             "bits_min": args.bits_min, "bits_max": args.bits_max, "a_bits": args.a_bits, "epochs": args.epochs,
+             "lr": args.lr, "quant_lr": args.quant_lr, "penalty": args.penalty, "first_last": args.first_last,
+             "array_rows": args.array_rows}
+    try:
+        return AllocationSpec(**given)
+    except ValueError as e:
+        field, _, rest = str(e).partition(":")
+        raise UserError(f"--{field.replace('_', '-')}:{rest}") from None
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    from ..allocate import run_allocation
+    from ..train import resolve_device
+
+    spec = spec_from_args(args)
+    if args.finetune_epochs < 0:
+        raise UserError(f"--finetune-epochs: must be >= 0, got {args.finetune_epochs}")
+    if args.threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {args.threads}")
+    resolve_device(args.train_device)
+    if args.hw_device is not None:
+        from hwmodels import list_devices
+
+        if args.hw_device not in list_devices():
+            raise UserError(f"--device: unknown FPGA {args.hw_device!r}; known: {', '.join(list_devices())}")
+    if (args.storage is None) != (args.study is None):
+        raise UserError("--storage/--study: give both to record the run in a study, or neither")
+    try:
+        from ..allocate import check_target
+        from ..workloads import get_workload
+
+        check_target(get_workload(args.workload, **parse_options(args.option)), spec)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
+    _note(args, f"allocating {args.workload}: {spec.metric} <= {spec.target:g} average bits, widths "
+                f"{spec.bits_min}..{spec.bits_max} per {spec.granularity}, {spec.epochs} epochs ...")
+    try:
+        run = run_allocation(args.workload, spec, args.seed, storage=args.storage, study=args.study,
+                             device=args.hw_device, finetune_epochs=args.finetune_epochs,
+                             workload_options=parse_options(args.option), train_device=args.train_device,
+                             cache_dir=args.cache_dir, threads=args.threads, progress=not args.quiet)
+    except ValueError as e:
+        field, _, rest = str(e).partition(":")
+        raise UserError(f"--{field.replace('_', '-')}:{rest}" if field == "target" else str(e)) from None
+    if args.plan_out:
+        out = Path(args.plan_out).expanduser()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(run.point.to_json() + "\n")
+    res = run.result()
+    alloc = run.allocation
+    ev = run.evaluation
+    if args.json:
+        print(json.dumps({**res, "cost": alloc.cost, "target": spec.target, "metric": spec.metric,
+                          "target_met": alloc.target_met, "status": ev.status, "reason": ev.reason or None,
+                          "allocator_accuracy": alloc.allocator_accuracy, "float_accuracy": alloc.float_accuracy,
+                          "layer_mean_bits": alloc.summary()["layer_mean_bits"], "study": run.study,
+                          "trial": run.trial, "plan": run.point.to_dict()}, indent=2))
+        return 0
+    acc = res["accuracy"]
+    print(f"{args.workload}: {spec.metric} regularised to {spec.target:g} bits -> cost {alloc.cost:.3f}"
+          + ("" if alloc.target_met else " (target not met: more --epochs or a larger --penalty)"))
+    print(f"  accuracy         {'-' if math.isnan(acc) else f'{100 * acc:.2f}%'} (after the search's fine-tune; "
+          f"FP32 {100 * alloc.float_accuracy:.2f}%)")
+    print(f"  avg weight bits  {res['avg_weight_bits']:.3f}")
+    print(f"  MACs x bits      {res['mac_bits']:.4g}")
+    print(f"  latency          {res['latency_s'] * 1e6:.2f} us (bitserial, {run.bitserial.get('device', '')})")
+    for name, bits in alloc.summary()["layer_mean_bits"].items():
+        print(f"    {name:<20} {bits:.2f} bits")
+    if ev.status != "complete":
+        print(f"  status {ev.status}: {ev.reason}")
+    if run.trial is not None:
+        print(f"recorded as trial #{run.trial} of study {run.study!r}"
+              + (" (new study)" if run.created else ""))
+    if args.plan_out:
+        print(f"plan: {args.plan_out}")
+    return 0

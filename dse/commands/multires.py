@@ -1,0 +1,154 @@
+"""``dse multires WORKLOAD --budgets "a:k,..."``: train one multi-resolution term model, save
+its checkpoint, and compare every resolution with a model trained at it alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import UserError
+from .workload import add_option_argument, parse_options
+
+DEFAULT_BUDGETS = "2:8,2:10,2:12,2:14,3:14,3:16,3:18,3:20"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "multires", help="train one model serving many term budgets; compare with individual training",
+        description="Multi-resolution term training (Zhang, McDanel, Kung & Dong, ASPLOS 2021): one model whose "
+        "weight terms nest across budgets 'a:k' (a terms per activation, k terms per group of --group weights). "
+        "Each step trains the largest budget as teacher and one other as student; BatchNorm is separate per "
+        "budget. Saves one checkpoint and prints, per budget, the multi-resolution accuracy next to a model "
+        "trained at that budget alone (the same epochs, optimizer and data order), term pairs per MAC and the "
+        "termserial model's latency.")
+    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
+                   "module.path:function")
+    p.add_argument("--budgets", default=DEFAULT_BUDGETS,
+                   help=f"comma-separated a:k budgets, two or more (default: the paper's {DEFAULT_BUDGETS})")
+    p.add_argument("--group", type=int, default=16, help="weights sharing one term budget (default 16)")
+    p.add_argument("--w-bits", type=int, default=8, help="weight integer grid, sign included (default 8)")
+    p.add_argument("--a-bits", type=int, default=8, help="activation bits (default 8)")
+    p.add_argument("--encoding", default="binary", help="binary | csd (default binary)")
+    p.add_argument("--first-last", default="term",
+                   help="term (every layer multi-resolution, default) | fixed8 (first and last layers 8-bit "
+                   "fixed point, as in the paper)")
+    p.add_argument("--epochs", type=int, default=10,
+                   help="training epochs of the multi-resolution model and of each individual model (default 10)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, Adam, cosine decay (default 1e-3)")
+    p.add_argument("--distill-weight", type=float, default=0.1,
+                   help="weight w of the distillation term w T^2 KL, in [0, 10] (default 0.1)")
+    p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file to write (or reuse when it matches); default: the cache")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
+    p.add_argument("--rebuild", action="store_true", help="train again even when a matching checkpoint exists")
+    p.add_argument("--no-individual", action="store_true",
+                   help="skip the individually trained models (only the checkpoint is wanted)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1; 0: torch's)")
+    p.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
+    add_option_argument(p)
+    p.set_defaults(func=cmd_multires)
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+
+
+def make_spec(args: argparse.Namespace) -> Any:
+    """A MultiresSpec from the arguments; each mistake is a UserError naming the option."""
+    from ..config import parse_budgets
+    from ..multires import MultiresSpec, TermBudget
+
+    budgets = parse_budgets(args.budgets, "--budgets")
+    given = {"group_size": ("--group", args.group), "w_bits": ("--w-bits", args.w_bits),
+             "a_bits": ("--a-bits", args.a_bits), "encoding": ("--encoding", args.encoding),
+             "first_last": ("--first-last", args.first_last), "epochs": ("--epochs", args.epochs),
+             "lr": ("--lr", args.lr), "distill_weight": ("--distill-weight", args.distill_weight),
+             "temperature": ("--temperature", args.temperature)}
+    try:
+        return MultiresSpec(budgets=tuple(TermBudget(a, k) for a, k in budgets),
+                            **{k: v for k, (_, v) in given.items()})
+    except ValueError as e:
+        field, _, rest = str(e).partition(":")
+        flag = given[field][0] if field in given else f"--{field.replace('_', '-')}"
+        raise UserError(f"{flag}:{rest}") from None
+
+
+def cmd_multires(args: argparse.Namespace) -> int:
+    from ..multires import checkpoint_path, resolution_costs, train_individual, train_multires
+    from ..train import resolve_device
+    from ..workloads import get_workload
+
+    if args.threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {args.threads}")
+    spec = make_spec(args)
+    resolve_device(args.device)
+    bundle = get_workload(args.workload, **parse_options(args.option))
+    if not bundle.has_data:
+        raise UserError(f"workload {bundle.name!r} is shape-only (no data): nothing to train")
+    costs = resolution_costs(bundle.spec, spec)
+    target = args.checkpoint or checkpoint_path(bundle, spec, args.seed, args.cache_dir)
+    if args.rebuild or not Path(target).expanduser().exists():
+        _note(args, f"training {bundle.name} at {len(spec.budgets)} resolutions ({spec.epochs} epochs, "
+                    f"teacher {spec.budgets[spec.teacher]}) ...")
+    ckpt = train_multires(bundle, spec, args.seed, cache_dir=args.cache_dir, path=args.checkpoint,
+                          device=args.device, progress=not args.quiet, rebuild=args.rebuild, threads=args.threads)
+    if ckpt.note:
+        _note(args, ckpt.note)
+    individual: list[Optional[Any]] = [None] * len(spec.budgets)
+    individual_s = 0.0
+    if not args.no_individual:
+        for i, b in enumerate(spec.budgets):
+            _note(args, f"training budget {b} alone ({i + 1}/{len(spec.budgets)}) ...")
+            t0 = time.perf_counter()
+            individual[i] = train_individual(bundle, spec, i, args.seed, cache_dir=args.cache_dir,
+                                             device=args.device, progress=not args.quiet, threads=args.threads)
+            individual_s += time.perf_counter() - t0
+    rows = []
+    for i, b in enumerate(spec.budgets):
+        ind = individual[i]
+        ind_acc = None if ind is None or math.isnan(ind.accuracy) else float(ind.accuracy)
+        rows.append({
+            "budget": str(b), "act_terms": b.act_terms, "weight_terms": b.weight_terms, "group_size": spec.group_size,
+            "weight_terms_per_value": b.weight_terms / spec.group_size,
+            "term_pairs_per_mac": costs[i]["term_pairs_per_mac"], "latency_s": costs[i]["latency_s"],
+            "multires_accuracy": ckpt.accuracies[i], "individual_accuracy": ind_acc,
+            "delta": None if ind_acc is None else ckpt.accuracies[i] - ind_acc,
+            "individual_time_s": None if ind is None else ind.time_s,
+            "multires_time_s": ckpt.time_s, "checkpoint": ckpt.path,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    head = ["budget", "terms/w", "pairs/MAC", "latency", "multires", "individual", "delta"]
+    body = [[r["budget"] + (" (teacher)" if i == spec.teacher else ""), f"{r['weight_terms_per_value']:.3g}",
+             f"{r['term_pairs_per_mac']:.3g}", f"{r['latency_s'] * 1e6:.1f} us", _pct(r["multires_accuracy"]),
+             _pct(r["individual_accuracy"]),
+             "-" if r["delta"] is None else f"{100 * r['delta']:+.2f}"] for i, r in enumerate(rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    print(f"{bundle.name}: {len(rows)} resolutions, group {spec.group_size}, {spec.w_bits}-bit weight grid "
+          f"({spec.encoding}), {spec.a_bits}-bit activations, first/last {spec.first_last}; FP32 "
+          f"{_pct(ckpt.float_accuracy)}")
+    for line in [head, [("-" * w) for w in widths]] + body:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    how = "from cache" if ckpt.from_cache else f"trained in {ckpt.time_s:.1f} s"
+    print(f"checkpoint: {ckpt.path} ({how}; {spec.epochs} epochs, {ckpt.steps} steps)")
+    if not args.no_individual:
+        within = sum(1 for r in rows if r["delta"] is not None and r["delta"] >= -0.01 - 1e-9)
+        print(f"within 1% of individual training: {within} of {len(rows)} resolutions; individual models "
+              f"{individual_s:.1f} s in all" + (f", multires/individual time {ckpt.time_s / individual_s:.2f}"
+                                               if not ckpt.from_cache and individual_s > 0 else ""))
+    return 0
