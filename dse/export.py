@@ -37,20 +37,25 @@ def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
     return [trial_record(t, objectives) for t in pareto_trials(study)]
 
 
+def csv_text(records: list[dict[str, Any]]) -> str:
+    """Records as CSV; columns in first-seen order (rows lacking a column leave it empty)."""
+    cols: list[str] = []
+    for r in records:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for r in records:
+        w.writerow(r)
+    return buf.getvalue()
+
+
 def write_records(records: list[dict[str, Any]], fmt: str, path: str | Path) -> None:
     path = Path(path)
     if fmt == "json":
         text = json.dumps(records, indent=2, default=str)
     elif fmt == "csv":
-        cols: list[str] = []
-        for r in records:
-            cols += [k for k in r if k not in cols]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols)
-        w.writeheader()
-        for r in records:
-            w.writerow(r)
-        text = buf.getvalue()
+        text = csv_text(records)
     else:
         raise UserError(f"--format: unknown format {fmt!r}; allowed: csv, json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,6 @@ baselines only.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 import warnings
@@ -22,7 +20,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..export import trial_record
+from ..export import csv_text, trial_record
 from ..pareto import hypervolume_history, normalize, pareto_mask, to_minimization
 from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
 from .reasons import group_reasons
@@ -241,16 +239,8 @@ def _importance(complete: list[FrozenTrial], objectives: list[str], directions: 
 
 
 def _csv_text(records: list[dict[str, Any]]) -> str:
-    """The Pareto set as ``dse export --format csv`` writes it."""
-    cols: list[str] = []
-    for r in records:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols)
-    w.writeheader()
-    for r in records:
-        w.writerow(r)
-    return buf.getvalue()
+    """The Pareto set as ``dse export --format csv`` writes it (the same function)."""
+    return csv_text(records)
 
 
 def report_data(study: optuna.Study) -> dict[str, Any]:
