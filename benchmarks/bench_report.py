@@ -1,66 +1,96 @@
-"""Size and speed of the HTML report at 2,000 trials, against a 200-trial baseline.
+"""Size and speed of the HTML report at 2,000 (and 20,000) trials, against a 200-trial baseline.
 
-Builds two hardware-only studies with the real machinery (ResNet-18 shapes on the
-systolic model, XC7Z045, random sampler, 3 objectives: latency, LUTs, average weight
-bits; journal storage in a temporary folder), then for each prints:
+Builds hardware-only studies with the real machinery (ResNet-18 shapes on the systolic
+model, XC7Z045, journal storage in a temporary folder, or reused from ``--keep DIR``),
+then for each runs ``dse report`` in a fresh process, as a user would, and prints:
 
 - the HTML size (MB) and how much of it is the study's data (the rest is plotly.js,
   gzip + base64, and our script);
-- ``build``: seconds to read the storage and write the page (``dse report``'s work);
+- ``build``: wall seconds of the whole ``dse report`` command (interpreter start,
+  imports, reading the storage, writing the page);
+- ``cpu s``: the command's CPU seconds (user + system): what it costs, whatever else
+  the machine is doing (wall time stretches on a busy machine, CPU time does not);
+- ``peak MB``: the command's peak resident memory (``ru_maxrss`` of the child);
 - ``render``: seconds from opening the file in headless Chromium until every plot is
   drawn (``body[data-ready]``), when ``/usr/bin/chromium`` and Playwright are there;
 
-and the 2,000 / 200 ratio of each.
+and the N / baseline ratio of each.
 
-    python benchmarks/bench_report.py [--trials 2000] [--baseline 200] [--no-browser] [--keep DIR]
+    python benchmarks/bench_report.py [--trials 2000 [20000 ...]] [--baseline 200]
+        [--objectives latency_s lut avg_weight_bits] [--sampler random|tpe] [--no-browser] [--keep DIR]
+        [--importance]
+
+``--importance`` also compares the report's parameter importance (dse/report/importance.py)
+with Optuna's PED-ANOVA evaluator on the largest study: top parameters and seconds of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import optuna  # noqa: E402
-
-from dse.config import parse_config  # noqa: E402
-from dse.report import write_report  # noqa: E402
-from dse.storage import open_storage  # noqa: E402
-from dse.study import open_study, pareto_trials, resolve, run_worker, status_counts  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 
 
-def study_doc(name: str, trials: int) -> dict:
+def study_doc(name: str, trials: int, objectives: list[str], sampler: str) -> dict:
     return {
-        "study": {"name": name, "objectives": ["latency_s", "lut", "avg_weight_bits"], "fidelity": "none",
-                  "trials": trials},
+        "study": {"name": name, "objectives": objectives, "fidelity": "none", "trials": trials},
         "workload": {"name": "resnet18"},
         "space": {"kinds": ["fixed", "sp2"], "w_bits": [4, 6, 8], "a_bits": [8], "shared": False},
         "hardware": {"model": "systolic", "device": "XC7Z045", "ranges": {"rows": [4, 32], "cols": [4, 32]},
                      "search": ["rows", "cols", "dataflow", "pe_arith"]},
-        "sampler": {"name": "random"},
+        "sampler": {"name": sampler},
     }
 
 
-def build_study(url: str, name: str, trials: int) -> tuple[optuna.Study, float]:
-    doc = study_doc(name, trials)
+def build_study(url: str, name: str, trials: int, objectives: list[str], sampler: str) -> float:
+    """Make (or resume to ``trials``) the study in a child process (so that this process
+    stays small: a child inherits its parent's peak memory across fork and exec, which
+    would inflate the report command's ``ru_maxrss``); seconds spent searching."""
+    out = subprocess.run([sys.executable, __file__, "--_build", url, name, str(trials), sampler, *objectives],
+                         check=True, capture_output=True, text=True, cwd=str(ROOT))
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _build_here(url: str, name: str, trials: int, objectives: list[str], sampler: str) -> float:
+    sys.path.insert(0, str(ROOT))
+    from dse.config import parse_config
+    from dse.storage import open_storage
+    from dse.study import open_study, resolve, run_worker
+
+    doc = study_doc(name, trials, objectives, sampler)
     cfg = parse_config(doc)
     resolved = resolve(cfg)
     handle = open_storage(url)
-    study, _ = open_study(handle, cfg, doc, resolved)
+    open_study(handle, cfg, doc, resolved)
     t0 = time.perf_counter()
     run_worker(handle, resolved, cfg.trials, None)
-    return study, time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def report_command(url: str, name: str, out: Path) -> tuple[float, float, float]:
+    """Run ``dse report`` in a child process: (wall seconds, CPU seconds, peak resident MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dse", "report", "--storage", url, "--study", name, "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(ROOT))
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"dse report failed: {err.strip()}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0  # Linux: KiB
 
 
 def render_seconds(paths: list[Path]) -> list[float | None]:
@@ -81,7 +111,7 @@ def render_seconds(paths: list[Path]) -> list[float | None]:
                 page = ctx.new_page()
                 t0 = time.perf_counter()
                 page.goto(path.resolve().as_uri())
-                page.wait_for_selector("body[data-ready='ok']", state="attached", timeout=120_000)
+                page.wait_for_selector("body[data-ready='ok']", state="attached", timeout=300_000)
                 times.append(time.perf_counter() - t0)
                 page.close()
             out.append(min(times))
@@ -89,45 +119,100 @@ def render_seconds(paths: list[Path]) -> list[float | None]:
     return out
 
 
+def compare_importance(url: str, name: str) -> None:
+    """Top parameters per objective: dse.report.importance vs optuna's PedAnovaImportanceEvaluator."""
+    import warnings
+
+    sys.path.insert(0, str(ROOT))
+    import optuna
+    from optuna.trial import TrialState
+
+    from dse.report.importance import param_importances
+    from dse.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=open_storage(url, create_dirs=False).storage)
+    complete = [t for t in study.get_trials(deepcopy=False)
+                if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    objectives = study.user_attrs["objectives"]
+    directions = ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
+    t0 = time.perf_counter()
+    ours = param_importances(complete, objectives, directions)
+    ours_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    holder = optuna.create_study(directions=directions)
+    holder.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
+                       for t in complete])
+    ref = {}
+    for j, (o, d) in enumerate(zip(objectives, directions)):
+        sign = -1.0 if d == "maximize" else 1.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref[o] = list(optuna.importance.get_param_importances(
+                holder, target=lambda t, j=j, sign=sign: sign * t.values[j],
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator()).items())
+    ref_s = time.perf_counter() - t0
+    print(f"parameter importance on {len(complete)} complete trials: dse {ours_s:.2f} s, "
+          f"optuna PED-ANOVA {ref_s:.2f} s (with its imports)")
+    for o in objectives:
+        print(f"  {o}: dse    " + ", ".join(f"{k} {v:.3f}" for k, v in ours[o][:4]))
+        print(f"  {o}: optuna " + ", ".join(f"{k} {v:.3f}" for k, v in ref[o][:4]))
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_build":
+        url, name, n, sampler, *objectives = sys.argv[2:]
+        print(_build_here(url, name, int(n), objectives, sampler))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=2000)
+    ap.add_argument("--trials", type=int, nargs="+", default=[2000])
     ap.add_argument("--baseline", type=int, default=200)
+    ap.add_argument("--objectives", nargs="+", default=["latency_s", "lut", "avg_weight_bits"])
+    ap.add_argument("--sampler", default="random", choices=("random", "tpe", "nsga2"))
     ap.add_argument("--no-browser", action="store_true", help="skip the Chromium render timing")
-    ap.add_argument("--keep", help="keep the storage and pages in this folder")
+    ap.add_argument("--keep", help="keep (and reuse) the storages and pages in this folder")
+    ap.add_argument("--importance", action="store_true",
+                    help="compare parameter importance with Optuna's PED-ANOVA on the largest study")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dse-bench-report-"))
     work.mkdir(parents=True, exist_ok=True)
+    tag = f"{len(args.objectives)}obj-{args.sampler}"
     rows = []
     try:
-        for n in (args.baseline, args.trials):
-            url = str(work / f"s{n}.journal")
-            study, search_s = build_study(url, f"bench-{n}", n)
-            print(f"built a {n}-trial study in {search_s:.0f} s", file=sys.stderr)
-            # what `dse report` does: load the study from its storage, write the page
-            t0 = time.perf_counter()
-            study = optuna.load_study(study_name=f"bench-{n}", storage=open_storage(url, create_dirs=False).storage)
-            path = write_report(study, work / f"report-{n}.html")
-            build_s = time.perf_counter() - t0
+        for n in [args.baseline, *args.trials]:
+            url = str(work / f"s{n}-{tag}.journal")
+            name = f"bench-{n}-{tag}"
+            search_s = build_study(url, name, n, args.objectives, args.sampler)
+            print(f"{n}-trial study ready ({search_s:.0f} s of search)", file=sys.stderr)
+            path = work / f"report-{n}-{tag}.html"
+            build_s, cpu_s, peak_mb = report_command(url, name, path)
             text = path.read_text(encoding="utf-8")
             data = re.search(r'id="dse-data">(.*?)</script>', text, re.S).group(1)
-            c = status_counts(study)
-            rows.append({"trials": n, "complete": c["complete"], "pareto": len(pareto_trials(study)), "path": path,
-                         "mb": len(text.encode()) / 1e6, "data_mb": len(data.encode()) / 1e6, "build_s": build_s})
+            c = json.loads(data)["counts"]
+            rows.append({"trials": n, "complete": c["complete"], "pareto": c["pareto"], "path": path,
+                         "mb": len(text.encode()) / 1e6, "data_mb": len(data.encode()) / 1e6, "build_s": build_s,
+                         "cpu_s": cpu_s, "peak_mb": peak_mb, "load": os.getloadavg()[0]})
         renders = [None] * len(rows) if args.no_browser else render_seconds([r["path"] for r in rows])
         for r, s in zip(rows, renders):
             r["render_s"] = s
-        print(f"{'trials':>6} {'complete':>8} {'pareto':>6} {'html MB':>8} {'data MB':>8} {'build s':>8} {'render s':>9}")
+        print(f"objectives: {', '.join(args.objectives)}; sampler: {args.sampler}; load: 1-minute load average "
+              f"when the command finished ({os.cpu_count()} CPUs)")
+        print(f"{'trials':>6} {'complete':>8} {'pareto':>6} {'html MB':>8} {'data MB':>8} {'build s':>8} "
+              f"{'cpu s':>6} {'peak MB':>8} {'render s':>9} {'load':>5}")
         for r in rows:
             rs = f"{r['render_s']:.2f}" if r["render_s"] is not None else "-"
             print(f"{r['trials']:>6} {r['complete']:>8} {r['pareto']:>6} {r['mb']:>8.2f} {r['data_mb']:>8.3f} "
-                  f"{r['build_s']:>8.2f} {rs:>9}")
-        a, b = rows
-        ratio = [f"html {b['mb'] / a['mb']:.2f}x", f"data {b['data_mb'] / a['data_mb']:.1f}x",
-                 f"build {b['build_s'] / a['build_s']:.1f}x"]
-        if a["render_s"] and b["render_s"]:
-            ratio.append(f"render {b['render_s'] / a['render_s']:.2f}x")
-        print(f"{args.trials} / {args.baseline} trials: " + ", ".join(ratio))
+                  f"{r['build_s']:>8.2f} {r['cpu_s']:>6.2f} {r['peak_mb']:>8.0f} {rs:>9} {r['load']:>5.1f}")
+        a = rows[0]
+        for b in rows[1:]:
+            ratio = [f"html {b['mb'] / a['mb']:.2f}x", f"data {b['data_mb'] / a['data_mb']:.1f}x",
+                     f"build {b['build_s'] / a['build_s']:.1f}x", f"cpu {b['cpu_s'] / a['cpu_s']:.1f}x", f"peak memory {b['peak_mb'] / a['peak_mb']:.2f}x"]
+            if a["render_s"] and b["render_s"]:
+                ratio.append(f"render {b['render_s'] / a['render_s']:.2f}x")
+            print(f"{b['trials']} / {a['trials']} trials: " + ", ".join(ratio))
+        if args.importance:
+            n = rows[-1]["trials"]
+            compare_importance(str(work / f"s{n}-{tag}.journal"), f"bench-{n}-{tag}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,7 +9,17 @@ reference point is 1.1 in every objective.
 Throughput: trials per minute of a hardware-only study and of the digits fine-tuning
 study, with 1 and 2 worker processes sharing one journal-file storage.
 
+Scale (``--scale N``): one hardware-only study of N trials (default sampler, local journal
+file, as ``dse search`` runs it) timed per window of 100 trials: the rate of trials
+100-199 against the last 100, with and without the per-trial Pareto-front refresh the
+progress bar does, and a profile of where the time of the last trials goes (sampler,
+storage, our worker loop, the hardware model).
+
+Pre-flight (``--preflight``): the pre-flight estimate of every shipped example.
+
     python benchmarks/bench_search.py [--trials 150] [--seeds 0,1,2,3,4] [--digits-trials 12] [--skip-digits]
+    python benchmarks/bench_search.py --skip-quality --skip-throughput --scale 2000 [--scale-sampler nsga2]
+    python benchmarks/bench_search.py --skip-quality --skip-throughput --preflight
 """
 
 from __future__ import annotations
@@ -112,6 +122,86 @@ def throughput(doc, trials: int, label: str) -> None:
           f"ratio {rates[2] / rates[1]:.2f}")
 
 
+def _window_rates(stamps: list[float], width: int = 100) -> list[float]:
+    """Trials per second of each window of ``width`` trials (stamps: finish times)."""
+    return [width / (stamps[i + width - 1] - stamps[i - 1]) for i in range(1, len(stamps) - width + 1, width)]
+
+
+def scale(trials: int, progress: bool, sampler: str = "tpe") -> None:
+    """One long hardware-only study; trials/s per window of 100 and a profile of the tail."""
+    import cProfile
+    import pstats
+
+    from dse.study import pareto_trials
+
+    doc = {**HW, "study": {**HW["study"], "trials": trials}}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = replace(parse_config(doc), sampler=sampler, seed=0, name=f"scale-{sampler}")
+        resolved = resolve(cfg)
+        handle = open_storage(f"{tmp}/scale.journal")
+        open_study(handle, cfg, doc, resolved)
+        stamps: list[float] = []
+        fronts: list[int] = []
+
+        def on_trial(study, trial) -> None:
+            if progress:  # what the progress bar did per trial: the front from all trials
+                fronts.append(len(pareto_trials(study)))
+            stamps.append(time.perf_counter())
+
+        run_worker(handle, resolved, trials, None, on_trial=on_trial)
+        prof = cProfile.Profile()  # 50 more trials under the profiler (not in the rates)
+        prof.enable()
+        run_worker(handle, resolved, trials + 50, None, on_trial=on_trial)
+        prof.disable()
+        stamps = stamps[:trials]
+    rates = _window_rates(stamps)
+    label = f"{sampler}, {'with' if progress else 'without'} per-trial front refresh"
+    print(f"\n{trials} trials ({label}): trials/s per 100-trial window:")
+    print("  " + " ".join(f"{r:.1f}" for r in rates))
+    if len(rates) >= 2:
+        print(f"  trials 100-199: {rates[1]:.1f}/s, last 100: {rates[-1]:.1f}/s, ratio {rates[-1] / rates[1]:.2f} "
+              f"(target >= 0.33)")
+    stats = pstats.Stats(prof)
+    packages = (("optuna/samplers", "optuna samplers"), ("optuna/search_space", "optuna search-space bookkeeping"),
+                ("optuna/study", "optuna study (ask/tell, non-domination)"), ("optuna/storages", "optuna storages"),
+                ("optuna/", "optuna, other"), ("numpy", "numpy (called by any of these)"),
+                ("dse/pareto.py", "dse/pareto.py (front refresh)"), ("dse/storage.py", "dse/storage.py (journal file)"),
+                ("dse/", "dse, other (worker loop, evaluation)"), ("hwmodels/", "hwmodels (hardware model)"))
+    own: dict[str, float] = {}
+    for (f, _, _), v in stats.stats.items():
+        label_ = next((lab for key, lab in packages if key in f), "python and other libraries")
+        own[label_] = own.get(label_, 0.0) + v[2]
+    total = sum(own.values())
+    print(f"  where 50 more trials' time goes, profiled (self time by package; total {total:.1f} s, "
+          f"{1000 * total / 50:.0f} ms per trial):")
+    for label_, t in sorted(own.items(), key=lambda kv: -kv[1]):
+        print(f"    {label_:<42} {t:6.1f} s  {100 * t / total:5.1f}%")
+    key_fns = ("sample_relative", "sample_independent", "_fast_non_domination_rank", "pareto_trials", "get_all_trials",
+               "run_worker", "evaluate")
+    cums = {}
+    for (f, _, fn), v in stats.stats.items():
+        if fn in key_fns and ("optuna" in f or "dse/" in f or "hwmodels/" in f):
+            cums[fn] = max(cums.get(fn, 0.0), v[3])
+    top = sorted(((v[2], f"{f.split('site-packages/')[-1].split('lib/python3')[-1]}:{ln}({fn})")
+                  for (f, ln, fn), v in stats.stats.items()), reverse=True)[:6]
+    print("  top self time: " + "; ".join(f"{name} {t:.1f} s" for t, name in top))
+    print("  cumulative: " + "; ".join(f"{fn} {t:.1f} s" for fn, t in sorted(cums.items(), key=lambda kv: -kv[1])))
+
+
+def preflight_examples() -> None:
+    import glob
+    import tomllib
+
+    from dse import preflight
+
+    print("\npre-flight estimate of each example (its own seed, 256 random designs, hardware only)")
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "examples", "*.toml"))):
+        raw = tomllib.loads(open(path, encoding="utf-8").read())
+        r = resolve(parse_config(raw, source=path))
+        pf = preflight.estimate(r)
+        print(f"  {os.path.basename(path):<26} {pf.summary()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=150)
@@ -119,10 +209,23 @@ def main() -> None:
     ap.add_argument("--digits-trials", type=int, default=12)
     ap.add_argument("--skip-digits", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--scale", type=int, default=0, help="trials of the scale run (0: skip)")
+    ap.add_argument("--scale-sampler", default="tpe")
+    ap.add_argument("--scale-refresh", choices=("both", "with", "without"), default="both",
+                    help="scale runs with / without the per-trial front refresh the old progress bar did")
+    ap.add_argument("--preflight", action="store_true")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}")
+    if args.preflight:
+        preflight_examples()
+    if args.scale:
+        for progress in {"both": (False, True), "with": (True,), "without": (False,)}[args.scale_refresh]:
+            scale(args.scale, progress, args.scale_sampler)
     if not args.skip_quality:
         quality(args.trials, [int(s) for s in args.seeds.split(",")])
+    if args.skip_throughput:
+        return
     print("\nthroughput (process start-up included in the 2-process runs)")
     throughput(HW, 300, "hardware-only ResNet-18 (300 trials)")
     if not args.skip_digits:

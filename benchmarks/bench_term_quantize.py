@@ -1,9 +1,16 @@
 """Throughput of term quantization against a plain uniform fake-quant, same tensors, same run.
 
-The tensors have ResNet-18's weight shapes (about 11.7 M values). Each measurement takes
-the best of a few repeats; the ratio is what to read (machines here are shared).
+The tensors have ResNet-18's weight shapes (about 11.7 M values), normalised to [-1, 1].
+Each figure is the best of a few repeats (machines here are shared), printed as absolute
+time and M values/s and as a ratio to the uniform fake-quant of the same tensors measured
+in the same process: the ratio is what to compare across machines.
 
-    python benchmarks/bench_term_quantize.py [--repeats 3] [--group 16] [--budgets 4,8,16,32]
+Rows: weight term quantization (8 bits, binary and CSD, group ``--group``, each budget),
+per-row budgets (one budget per output channel, drawn from the budgets listed), other group
+sizes, and the per-value budget used for activations (group 1).
+
+    python benchmarks/bench_term_quantize.py [--repeats 5] [--group 16] [--budgets 4,8,16,32]
+        [--other-groups 4,64] [--threads 1] [--clock thread|wall]
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import time
 
 import torch
 
-from dse.quant import QuantScheme, quantize_normalized
+from dse.quant import QuantScheme, quantize_normalized, term_quantize
 
 # (out, in, kh, kw) of ResNet-18's conv and fc weights (ImageNet, 1000 classes)
 RESNET18 = [(64, 3, 7, 7)] + [(64, 64, 3, 3)] * 4 + [(128, 64, 3, 3), (128, 128, 3, 3), (128, 64, 1, 1),
@@ -22,39 +29,72 @@ RESNET18 = [(64, 3, 7, 7)] + [(64, 64, 3, 3)] * 4 + [(128, 64, 3, 3), (128, 128,
             (512, 512, 3, 3), (512, 512, 3, 3), (1000, 512, 1, 1)]
 
 
+CLOCK = time.thread_time
+
+
 def best_of(fn, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, CLOCK() - t0)
     return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--group", type=int, default=16)
     ap.add_argument("--budgets", default="4,8,16,32")
+    ap.add_argument("--other-groups", default="4,64", help="more group sizes, at budget = group size")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clock", choices=("thread", "wall"), default="thread",
+                    help="thread: this thread's CPU time (robust on shared machines; needs --threads 1); wall")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "thread" and args.threads == 1 else time.perf_counter
+    torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     tensors = [torch.randn(s, generator=g) for s in RESNET18]
     normed = [t / t.abs().amax() for t in tensors]
     n_values = sum(t.numel() for t in tensors)
+    budgets = [int(b) for b in args.budgets.split(",")]
     print(f"ResNet-18 weight set: {n_values / 1e6:.2f} M values in {len(tensors)} tensors, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), best of {args.repeats}, "
+          f"{'thread CPU' if CLOCK is time.thread_time else 'wall'} clock")
 
     def run(scheme):
         return lambda: [quantize_normalized(c, scheme) for c in normed]
 
     base = best_of(run(QuantScheme("fixed", 8)), args.repeats)
-    print(f"{'scheme':<34} {'time_s':>8} {'Mvalues/s':>10} {'x uniform':>10}")
-    print(f"{'fixed:8 (uniform fake-quant)':<34} {base:8.3f} {n_values / base / 1e6:10.1f} {1.0:10.2f}")
+    print(f"{'what':<40} {'time_s':>8} {'Mvalues/s':>10} {'x uniform':>10}")
+
+    def row(label: str, t: float) -> None:
+        print(f"{label:<40} {t:8.4f} {n_values / t / 1e6:10.1f} {t / base:10.2f}")
+
+    row("fixed:8 (uniform fake-quant, baseline)", base)
     for enc in ("binary", "csd"):
-        for k in [int(b) for b in args.budgets.split(",")]:
+        for k in budgets:
             s = QuantScheme("term", 8, term_budget=k, group_size=args.group, term_encoding=enc)
-            t = best_of(run(s), args.repeats)
-            print(f"{f'term:8 {enc} k={k} g={args.group}':<34} {t:8.3f} {n_values / t / 1e6:10.1f} {t / base:10.2f}")
+            row(f"term:8 {enc} k={k} g={args.group}", best_of(run(s), args.repeats))
+    for gs in [int(x) for x in args.other_groups.split(",") if x]:
+        s = QuantScheme("term", 8, term_budget=gs, group_size=gs)
+        row(f"term:8 binary k={gs} g={gs}", best_of(run(s), args.repeats))
+    # per-row budgets: one per output channel, through the public function on integers
+    ints = [torch.round(c.reshape(c.shape[0], -1) * 127) for c in normed]
+    row_budgets = [torch.tensor(budgets)[torch.randint(len(budgets), (c.shape[0],), generator=g)] for c in ints]
+    for enc in ("binary", "csd"):
+        try:
+            t = best_of(lambda: [term_quantize(q, b, args.group, enc) for q, b in zip(ints, row_budgets)],
+                        args.repeats)
+        except (TypeError, ValueError, RuntimeError) as e:  # a version without per-row budgets
+            print(f"{f'term_quantize {enc} per-row k g={args.group}':<40} not supported ({type(e).__name__})")
+            continue
+        row(f"term_quantize {enc} per-row k g={args.group}", t)
+    # activations: a per-value budget (group 1), as ActQuantizer uses
+    for k in (2, 3):
+        s = QuantScheme("term", 8, term_budget=k, group_size=1)
+        row(f"term:8 binary k={k} g=1 (per value)", best_of(run(s), args.repeats))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from typing import Sequence
 
 from . import __version__
-from .errors import UserError
+from .errors import DseWarning, SearchInterrupted, StorageError, UserError
 
 #: command modules, in the order ``dse --help`` lists them
 COMMAND_MODULES = (
@@ -26,6 +28,7 @@ COMMAND_MODULES = (
     "dse.commands.multires",
     "dse.commands.allocate",
     "dse.commands.msq",
+    "dse.commands.validate",
 )
 
 EXIT_USAGE = 2
@@ -52,22 +55,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_FAULT = 1
+EXIT_INTERRUPTED = 130
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split()) or "(no message)"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``dse`` warnings as one line; others keep Python's format."""
+    if issubclass(category, DseWarning):
+        print(f"dse: warning: {_one_line(message)}", file=sys.stderr)
+    else:
+        _PY_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PY_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    from_shell = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    args.argv = argv  # for messages that print the command to resume
+    warnings.showwarning = _show_warning
     try:
         rc = args.func(args)
     except UserError as e:
-        print(f"dse: error: {e}", file=sys.stderr)
+        print(f"dse: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
+    except SearchInterrupted as e:
+        print(f"dse: {_one_line(e)}", file=sys.stderr)
+        if from_shell:  # stop now: every record is written; tearing down torch & co. can take seconds
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except StorageError as e:
+        print(f"dse: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAULT
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a full disk or a vanished directory while writing a report, a cache, a plan
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"dse: error: cannot write or read{where}: {e.strerror or _one_line(e)}", file=sys.stderr)
+        return EXIT_FAULT
+    finally:
+        warnings.showwarning = _PY_SHOWWARNING
     return int(rc or 0)
 
 

@@ -8,6 +8,7 @@ documentation: docs/configuration.md.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -177,6 +178,8 @@ def _int(value: Any, path: str, low: int, high: int | None = None) -> int:
 def _num(value: Any, path: str, low: float | None = None, high: float | None = None, strict_low: bool = False) -> float:
     _typed(value, (int, float), path, "a number")
     v = float(value)
+    if not math.isfinite(v):
+        raise _fail(path, f"must be a finite number, got {value}")
     if low is not None and (v < low or (strict_low and v == low)):
         raise _fail(path, f"must be {'>' if strict_low else '>='} {low:g}, got {value}")
     if high is not None and v > high:
@@ -232,6 +235,12 @@ def _parse_space(d: Mapping[str, Any]) -> SpaceConfig:
     space = SpaceConfig(**kw)
     if "pow2" in space.kinds and min(space.w_bits) > 6:
         raise _fail("space.w_bits", "kind pow2 needs at least one width <= 6 (pow2 supports 2..6 bits)")
+    if "msq" in space.kinds and space.granularity != "per_row":
+        raise _fail("space.granularity", f"kind msq mixes formats row by row, so it needs 'per_row', got "
+                    f"{space.granularity!r} (or drop 'msq' from space.kinds)")
+    if "term" in space.kinds and space.a_term_budgets and max(space.a_term_budgets) > max(space.a_bits):
+        raise _fail("space.a_term_budgets", f"{max(space.a_term_budgets)} activation terms exceed the widest "
+                    f"space.a_bits = {max(space.a_bits)} (a b-bit value has at most b terms)")
     return space
 
 
@@ -377,9 +386,21 @@ def _parse_cap(text: Any, path: str) -> Cap:
     m = CAP_RE.match(text)
     if not m:
         raise _fail(path, f"cannot parse {text!r}; write 'METRIC <= VALUE' or 'METRIC >= VALUE'")
-    metric, op, value = m.group(1), m.group(2), float(m.group(3))
+    metric, op = m.group(1), m.group(2)
+    try:
+        value = float(m.group(3))
+    except ValueError:
+        raise _fail(path, f"cannot parse the number {m.group(3)!r} in {text!r}; write e.g. 'latency_s <= 1e-3'"
+                    ) from None
+    if not math.isfinite(value):
+        raise _fail(path, f"the bound in {text!r} must be a finite number")
     if metric not in OBJECTIVES:
         raise _fail(path, f"unknown metric {metric!r}; allowed: {', '.join(OBJECTIVES)}")
+    if metric == "accuracy" and not 0.0 <= value <= 1.0:
+        raise _fail(path, f"accuracy is a fraction in [0, 1], so {text!r} can never hold or always holds; "
+                    "write e.g. 'accuracy >= 0.9'")
+    if metric != "accuracy" and op == "<=" and value < 0:
+        raise _fail(path, f"{metric} is never negative, so {text!r} can never hold; give a bound >= 0")
     return Cap(metric, op, value)
 
 
@@ -403,6 +424,8 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
         kw["name"] = name
     if "storage" in study:
         kw["storage"] = _typed(study["storage"], str, "study.storage", "a storage URL")
+        if not kw["storage"].strip():
+            raise _fail("study.storage", "must not be empty; leave it out for runs/dse.journal")
     if "objectives" in study:
         objs = _list(study["objectives"], "study.objectives", lambda v, p: _choice(v, p, OBJECTIVES))
         if len(objs) < 2:
@@ -420,11 +443,25 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
         kw["baselines"] = _list(study["baselines"], "study.baselines", lambda v, p: _int(v, p, MIN_BITS, MAX_BITS),
                                 nonempty=False)
     wl = data.get("workload", {})
-    _check_keys(wl, {"name", "options"}, "workload")
+    _check_keys(wl, {"name", "options", "kwargs", "input_shape"}, "workload")
     if "name" in wl:
         kw["workload"] = _typed(wl["name"], str, "workload.name", "a workload name or module:function")
+        if not kw["workload"].strip():
+            raise _fail("workload.name", "must not be empty; give a workload name (see 'dse workload list') or "
+                        "module.path:function")
     if "options" in wl:
         kw["workload_options"] = dict(_typed(wl["options"], dict, "workload.options", "a table"))
+    if "kwargs" in wl:  # a model class's constructor arguments (name = "module:Class"): its options
+        extra = dict(_typed(wl["kwargs"], dict, "workload.kwargs", "a table of constructor arguments"))
+        both = sorted(set(extra) & set(kw.get("workload_options", {})))
+        if both:
+            raise _fail("workload.kwargs", f"{', '.join(both)} also in workload.options; give each once")
+        kw["workload_options"] = {**kw.get("workload_options", {}), **extra}
+    if "input_shape" in wl:  # one input of a model class, batch excluded, e.g. [3, 32, 32]
+        shape = _typed(wl["input_shape"], list, "workload.input_shape", "a list of positive integers, e.g. [3, 32, 32]")
+        if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise _fail("workload.input_shape", f"expected a list of positive integers such as [3, 32, 32], got {shape!r}")
+        kw["workload_options"] = {**kw.get("workload_options", {}), "input_shape": list(shape)}
     cons = data.get("constraints", {})
     _check_keys(cons, {"fit_device", "caps"}, "constraints")
     if "fit_device" in cons:
@@ -458,13 +495,12 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> StudyConfig:
 DEMO: dict[str, Any] = {
     "study": {"name": "digits-demo", "objectives": ["accuracy", "latency_s"], "trials": 30, "seed": 0},
     "workload": {"name": "digits"},
-    "space": {"kinds": ["fixed", "pow2", "sp2", "term", "msq"], "w_bits": [2, 3, 4, 6, 8], "a_bits": [4, 8],
-              "first_last": "fixed8"},
-    "hardware": {"model": "systolic", "device": "XC7Z045", "search": ["rows", "cols", "dataflow", "pe_arith"],
-                 "ranges": {"rows": [4, 32], "cols": [4, 32], "pe_arith": ["dsp", "lut"]}},
+    "space": {"kinds": ["fixed", "term"], "w_bits": [2, 3, 4, 6, 8], "a_bits": [4, 8], "first_last": "search"},
+    "hardware": {"model": "bitserial", "device": "XC7Z045", "search": ["rows", "cols"],
+                 "ranges": {"rows": [4, 32], "cols": [4, 32]}},
     "constraints": {"fit_device": True},
     "sampler": {"name": "tpe"},
-    "finetune": {"epochs": 2, "lr": 1e-3, "optimizer": "adam", "abandon_below": 0.5},
+    "finetune": {"epochs": 1, "lr": 1e-3, "optimizer": "adam", "abandon_below": 0.5},
 }
 
 

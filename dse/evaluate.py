@@ -87,6 +87,7 @@ def layer_rows(report: HwReport, workload: Workload, point: DesignPoint) -> list
             "name": layer.name, "kind": s.kind, "w_bits": s.w_bits, "a_bits": s.a_bits,
             "term_budget": s.term_budget, "group_size": s.group_size, "sp2_fraction": s.sp2_fraction,
             "macs": layer.macs, "cycles": c.cycles if c else None, "latency_s": c.latency_s if c else None,
+            "energy_j": c.energy_j if c else None, "utilization": c.utilization if c else None,
             "lut_share": c.lut_share if c else None, "dsp_share": c.dsp_share if c else None,
         })
     return rows

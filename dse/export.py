@@ -60,8 +60,14 @@ def write_records(records: list[dict[str, Any]], fmt: str, path: str | Path) -> 
         raise UserError(f"--format: unknown format {fmt!r}; allowed: csv, json")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException as e:  # a full disk: leave the old file (if any), not half a new one
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not e.filename:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 def plan_of_trial(study: optuna.Study, number: int) -> dict[str, Any]:

@@ -33,14 +33,16 @@ from search_spaces import HardwarePiece, SearchSpace, default_quant_pieces
 
 from . import __version__
 from .config import StudyConfig, parse_config
-from .errors import UserError
+from .errors import SearchInterrupted, StorageError, UserError
 from .evaluate import STATUS_ABANDONED, STATUS_COMPLETE, STATUS_FAILED, STATUS_INFEASIBLE, Evaluation, Evaluator
 from .pareto import pareto_mask, to_minimization
-from .storage import StorageHandle, pid_alive, worker_id
+from .storage import StorageHandle, pid_alive, storage_fault, worker_id
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Optuna's retry-on-stale-heartbeat callback is marked experimental; its warning is noise here.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# we ask trials outside Study.optimize and record heartbeats ourselves (_Heartbeat)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
 
 #: config fields that may differ when a study is resumed
 _RESUMABLE_FIELDS = ("trials", "timeout_s", "storage", "name", "seed")
@@ -119,9 +121,10 @@ def resolve(cfg: StudyConfig) -> Resolved:
 
 def make_sampler(name: str, seed: Optional[int], n_objectives: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
-        # static space (see search_spaces.base), so multivariate TPE models all knobs jointly;
-        # constant_liar keeps parallel workers from proposing the same point
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+        # conditional space (see search_spaces.base): group=True lets multivariate TPE model
+        # each set of co-occurring parameters jointly; constant_liar keeps parallel workers
+        # from proposing the same point
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                           n_startup_trials=10)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
@@ -151,24 +154,49 @@ def open_study(handle: StorageHandle, cfg: StudyConfig, raw_config: dict[str, An
     """Load the study, or create it (with its config and baselines) when absent.
 
     Resuming with a config that differs in anything but trials/timeout/seed is an error:
-    the stored trials would not mean the same thing.
+    the stored trials would not mean the same thing. Runs under the storage's lock, so two
+    searches started at the same instant create the study (and its baselines) once.
     """
+    with handle.lock():
+        return _open_study(handle, cfg, raw_config, resolved, create)
+
+
+def check_resumable(handle: StorageHandle, cfg: StudyConfig) -> bool:
+    """Whether study ``cfg.name`` exists in the storage; UserError when it does with a config
+    that means something else (objectives, space, workload, ...). Writes nothing."""
+    names = {s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)}
+    if cfg.name not in names:
+        return False
+    study = optuna.load_study(study_name=cfg.name, storage=handle.storage)
+    stored = study.user_attrs.get("config")
+    if stored is None:
+        raise UserError(f"study.name: {cfg.name!r} in this storage was not created by dse search; pick another "
+                        "--study name")
+    cfg_dict = _jsonable(cfg.to_dict())
+    if _comparable(stored) != _comparable(cfg_dict):
+        diff = sorted(k for k in set(stored) | set(cfg_dict)
+                      if k not in _RESUMABLE_FIELDS and stored.get(k) != cfg_dict.get(k))
+        raise UserError(f"study.name: study {cfg.name!r} already exists in this storage with a different "
+                        f"config ({', '.join(diff)} differ); resume it with the same config or start a new "
+                        "study with a new --study name")
+    return True
+
+
+def _open_study(handle: StorageHandle, cfg: StudyConfig, raw_config: dict[str, Any],
+                resolved: Resolved, create: bool) -> tuple[optuna.Study, bool]:
     summaries = {s.study_name: s for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)}
     cfg_dict = _jsonable(cfg.to_dict())
     if cfg.name in summaries:
+        check_resumable(handle, cfg)
         study = optuna.load_study(study_name=cfg.name, storage=handle.storage)
-        stored = study.user_attrs.get("config")
-        if stored is not None and _comparable(stored) != _comparable(cfg_dict):
-            diff = sorted(k for k in set(stored) | set(cfg_dict)
-                          if k not in _RESUMABLE_FIELDS and stored.get(k) != cfg_dict.get(k))
-            raise UserError(f"study.name: study {cfg.name!r} already exists in this storage with a different "
-                            f"config ({', '.join(diff)} differ); resume it with the same config or pick a new "
-                            "--study name")
+        if study.metric_names is None:  # made before dse named its objectives for Optuna's tools
+            study.set_metric_names(list(cfg.objectives))
         return study, False
     if not create:
         raise UserError(f"study: no study named {cfg.name!r} in this storage; known: "
                         f"{', '.join(sorted(summaries)) or 'none'}")
     study = optuna.create_study(study_name=cfg.name, storage=handle.storage, directions=cfg.directions)
+    study.set_metric_names(list(cfg.objectives))  # optuna-dashboard and optuna.visualization show these
     attrs = {
         "config": cfg_dict, "raw_config": _jsonable(raw_config), "config_source": cfg.source,
         "workload": cfg.workload, "hwmodel": resolved.model.name,
@@ -286,8 +314,32 @@ def record(trial: optuna.Trial, ev: Evaluation) -> None:
     if ev.finetune:
         trial.set_user_attr("finetune", _jsonable(ev.finetune))
     trial.set_user_attr("timing", _jsonable(ev.timing))
-    for key, value in ev.constraints.items():
-        trial.set_constraint(key, float(value))
+    set_constraints(trial, ev.constraints)
+
+
+#: the trial system attr optuna-dashboard reads constraint values from (a list; the key
+#: Optuna's deprecated ``constraints_func`` wrote, ``optuna.study._constrained_optimization``)
+DASHBOARD_CONSTRAINTS_KEY = "constraints"
+
+
+def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
+    """Record constraint values (<= 0: satisfied) where Optuna and optuna-dashboard read them:
+    by name with ``Trial.set_constraint`` (Optuna 5's samplers, visualizations and
+    ``FrozenTrial.constraints``), and as one list, in name order, under the trial system
+    attr ``constraints`` (optuna-dashboard 0.21 reads only that; Optuna 5 writes it only
+    from the deprecated ``constraints_func``). ``FrozenTrial.constraints`` then also lists
+    the values as "0", "1", ...: :func:`named_constraints` leaves those out."""
+    names = sorted(k for k in constraints if not k.isdigit())
+    for key in names:
+        trial.set_constraint(key, float(constraints[key]))
+    if names:
+        trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS_KEY,
+                                            [float(constraints[k]) for k in names])
+
+
+def named_constraints(t: FrozenTrial) -> dict[str, float]:
+    """A trial's constraint values by name (without the list copy kept for optuna-dashboard)."""
+    return {k: v for k, v in t.constraints.items() if not k.isdigit()}
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
@@ -325,8 +377,7 @@ def _replay(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> 
     trial.set_user_attr("status", original.user_attrs.get("status", STATUS_COMPLETE))
     trial.set_user_attr("duplicate_of", original.number)
     trial.set_user_attr("timing", {"total_s": 0.0})
-    for key, value in original.constraints.items():
-        trial.set_constraint(key, value)
+    set_constraints(trial, named_constraints(original))
     if original.state == TrialState.COMPLETE:
         study.tell(trial, list(original.values))
     else:
@@ -367,7 +418,14 @@ def make_finetune_fn(resolved: Resolved, progress: bool = False) -> Optional[Cal
 def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int], deadline: Optional[float],
                worker_index: int = 0, seed: Optional[int] = None,
                on_trial: Optional[Callable[[optuna.Study, FrozenTrial], None]] = None) -> WorkerResult:
-    """Run trials until the study holds ``target`` counted trials or ``deadline`` passes."""
+    """Run trials until the study holds ``target`` counted trials or ``deadline`` passes.
+
+    An exception inside a trial (a plug-in model or workload raising, a NaN) fails that trial
+    with the reason and the search goes on. A storage that cannot be written (disk full,
+    read-only) stops the worker with :class:`~dse.errors.StorageError`: the running trial
+    stays RUNNING and is failed and retried on resume. ``KeyboardInterrupt`` (Ctrl-C, or
+    SIGTERM turned into one by the CLI) fails the running trial, queues it again, and
+    raises :class:`~dse.errors.SearchInterrupted`."""
     cfg = resolved.cfg
     sampler_seed = (cfg.seed if seed is None else seed) + 1000 * worker_index
     sampler = make_sampler(cfg.sampler, sampler_seed, len(cfg.objectives))
@@ -376,47 +434,108 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
     ran = dups = 0
     recovered: list[int] = []
     stopped = "target reached"
-    while True:
-        with handle.lock():
-            recovered += recover_stale(study, handle)
-            trials = study.get_trials(deepcopy=False)
-            if deadline is not None and time.time() >= deadline:
-                stopped = "time budget spent"
-                break
-            waiting = any(t.state == TrialState.WAITING for t in trials)
-            if not waiting and target is not None and counted_trials(trials) >= target:
-                break
-            trial = study.ask()
-            trial.set_user_attr("worker", worker_id())
-        heartbeat = _Heartbeat(handle, trial, interval_s=5)
-        try:
-            point = resolved.space.suggest(trial, resolved.workload)
-            key = point_key(point)
-            trial.set_user_attr("point", point.to_dict())
-            trial.set_user_attr("point_key", key)
-            original = next((t for t in trials if t.user_attrs.get("point_key") == key
-                             and t.state in (TrialState.COMPLETE, TrialState.PRUNED)), None)
-            if original is not None:
-                _replay(study, trial, original)
-                dups += 1
-            else:
-                ev = evaluator.evaluate(point)
-                record(trial, ev)
-                tell(study, trial, ev)
-        except Exception as e:  # a plug-in bug, a NaN: the trial fails, the search goes on
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+    trial: Optional[optuna.Trial] = None
+    try:
+        while True:
+            trial = None
+            with handle.lock():
+                recovered += recover_stale(study, handle)
+                trials = study.get_trials(deepcopy=False)
+                if deadline is not None and time.time() >= deadline:
+                    stopped = "time budget spent"
+                    break
+                waiting = any(t.state == TrialState.WAITING for t in trials)
+                if not waiting and target is not None and counted_trials(trials) >= target:
+                    break
+                trial = study.ask()
+                trial.set_user_attr("worker", worker_id())
+            heartbeat = _Heartbeat(handle, trial, interval_s=5)
             try:
+                dups += _run_trial(handle, study, trial, resolved, evaluator)
+            except (KeyboardInterrupt, StorageError):
+                raise
+            except Exception as e:  # a plug-in bug, a NaN: the trial fails, the search goes on
+                fault = storage_fault(e, handle.url)
+                if fault is not None:
+                    raise fault from None
+                reason = (f"{type(e).__name__}: {e}".splitlines() or [type(e).__name__])[0][:500]
                 trial.set_user_attr("status", STATUS_FAILED)
                 trial.set_user_attr("reason", reason)
                 study.tell(trial, state=TrialState.FAIL)
-            except Exception:
-                pass
-        finally:
-            heartbeat.stop()
-        ran += 1
-        if on_trial is not None:
-            on_trial(study, study._storage.get_trial(trial._trial_id))
+            finally:
+                heartbeat.stop()
+            trial_id, trial = trial._trial_id, None
+            ran += 1
+            if on_trial is not None:
+                on_trial(study, study._storage.get_trial(trial_id))
+    except KeyboardInterrupt:
+        failed = []
+        if trial is not None and _fail_and_requeue(study, trial, "interrupted (Ctrl-C or SIGTERM); retried on resume"):
+            failed.append(trial.number)
+        raise SearchInterrupted("interrupted", failed) from None
+    except StorageError:
+        raise
+    except Exception as e:
+        fault = storage_fault(e, handle.url)
+        if fault is not None:
+            raise fault from None
+        raise
     return WorkerResult(ran, dups, recovered, stopped)
+
+
+def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, resolved: Resolved,
+               evaluator: Evaluator) -> int:
+    """Suggest, claim and evaluate one trial; returns 1 when it replayed an identical point."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if "failed_trial" in frozen.system_attrs and frozen.user_attrs.get("reason"):
+        trial.set_user_attr("reason", "")  # a retry: the failed attempt's reason is not this one's
+    point = resolved.space.suggest(trial, resolved.workload)
+    key = point_key(point)
+    with handle.lock():  # claim the point: no other worker evaluates it at the same time
+        original = next((t for t in study.get_trials(deepcopy=False)
+                         if t.user_attrs.get("point_key") == key and t.number != trial.number
+                         and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)), None)
+        trial.set_user_attr("point", point.to_dict())
+        trial.set_user_attr("point_key", key)
+    if original is not None and original.state == TrialState.RUNNING:
+        original = _wait_for(handle, study, original)
+    if original is not None and original.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        _replay(study, trial, original)
+        return 1
+    ev = evaluator.evaluate(point)
+    record(trial, ev)
+    tell(study, trial, ev)
+    return 0
+
+
+def _wait_for(handle: StorageHandle, study: optuna.Study, running: FrozenTrial,
+              poll_s: float = 0.2) -> Optional[FrozenTrial]:
+    """Wait until another worker finishes the identical point it is evaluating; None when it
+    failed (then this trial evaluates the point itself)."""
+    storage = study._storage
+    while True:
+        t = storage.get_trial(running._trial_id)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            return t
+        if t.state != TrialState.RUNNING:
+            return None
+        time.sleep(poll_s)
+        with handle.lock():
+            recover_stale(study, handle)  # its worker may have died
+
+
+def _fail_and_requeue(study: optuna.Study, trial: optuna.Trial, reason: str) -> bool:
+    """Fail a running trial and queue the same parameters again (Optuna's retry callback,
+    as for a crashed worker). False when the storage would not take it."""
+    storage = study._storage
+    try:
+        trial.set_user_attr("status", STATUS_FAILED)
+        trial.set_user_attr("reason", reason)
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            RetryHeartbeatStaleTrialCallback(max_retry=2)(study, storage.get_trial(trial._trial_id))
+        return True
+    except Exception:  # the storage itself failed (disk full): the trial is retried on resume
+        return False
 
 
 # --- summaries --------------------------------------------------------------------------------

@@ -585,7 +585,8 @@ def finetune(workload: Union[str, WorkloadBundle], plan: Optional[PlanLike],
              budget: Optional[FinetuneBudget] = None, seed: int = 0, abort: Optional[AbortHook] = None,
              device: str = "cpu", progress: bool = False, *,
              cache_dir: Optional[Union[str, os.PathLike]] = None, pretrain_epochs: Optional[int] = None,
-             pretrain_seed: Optional[int] = None, threads: int = CPU_THREADS) -> FinetuneResult:
+             pretrain_seed: Optional[int] = None, threads: int = CPU_THREADS,
+             on_model: Optional[Callable[[nn.Module], None]] = None) -> FinetuneResult:
     """Quantization-aware fine-tune of one plan, from the cached FP32 weights.
 
     Args:
@@ -603,6 +604,8 @@ def finetune(workload: Union[str, WorkloadBundle], plan: Optional[PlanLike],
         pretrain_epochs: FP32 epochs (default: the workload's).
         pretrain_seed: seed of the FP32 model (default: ``seed``).
         threads: CPU intra-op threads while training (see :data:`CPU_THREADS`).
+        on_model: called with the fine-tuned, fake-quantized model (e.g. to export it as
+            QONNX, ``dse finetune --qonnx``); not called for a diverged run.
 
     Raises:
         PlanError: a plan layer the model does not have (checked before any training).
@@ -626,6 +629,8 @@ def finetune(workload: Union[str, WorkloadBundle], plan: Optional[PlanLike],
                      f"finetune {bundle.name}")
     elapsed = time.perf_counter() - t0
     accuracy = float("nan") if run.diverged else float(run.history[-1])
+    if on_model is not None and not run.diverged:
+        on_model(model)
     return FinetuneResult(accuracy=accuracy, float_accuracy=pre.float_accuracy, epochs_run=run.epochs_run,
                           steps=run.steps, time_s=elapsed, aborted=run.aborted, reason=run.reason,
                           history=tuple(run.history), diverged=run.diverged, device=str(dev))

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from .arith import SERIAL_MODES
 from .base import Knob
-from .systolic import ArrayConfig, ArrayModel
+from .array_core import ArrayConfig, ArrayModel
 
 
 class BitSerialModel(ArrayModel):

@@ -159,10 +159,13 @@ class QuantScheme:
 
     @property
     def act_terms_per_value(self) -> float:
-        """Power-of-two terms per activation (the budget, else every magnitude bit)."""
+        """Power-of-two terms per activation (the budget, else every magnitude bit).
+
+        Activations are priced unsigned: they follow a ReLU and the quantizer then gives
+        them ``a_bits`` magnitude bits (``dse.quant.ActQuantizer``), so ``a_bits`` terms."""
         if self.a_term_budget is not None:
             return float(self.a_term_budget)
-        return float(max_terms(self.a_bits, "binary"))
+        return float(self.a_bits)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields, omitting those left at their defaults where not meaningful."""

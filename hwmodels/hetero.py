@@ -35,31 +35,32 @@ from .base import Knob, LayerCost, Resources, Unsupported
 from .devices import Device, get_device
 from .energy import EnergyModel
 from .formats import QuantScheme
-from .systolic import (DATAFLOWS, ArrayConfig, ArrayModel, PEEnvelope, _layer_cost, _Part,
-                       array_resources, buffer_resources, pe_envelope)
+from .array_core import (DATAFLOWS, ArrayConfig, ArrayModel, PEEnvelope, RowPart, array_resources,
+                         buffer_resources, overhead_resources, pe_envelope, price_parts, register_cache)
 from .workload import LayerSpec
 
 
-def route_rows(scheme: QuantScheme, rows: int, K: int, cfg: ArrayConfig) -> tuple[_Part, ...]:
+def route_rows(scheme: QuantScheme, rows: int, K: int, cfg: ArrayConfig) -> tuple[RowPart, ...]:
     """Split one layer's rows (per group) between the DSP array and the SP2 array."""
     if scheme.kind == "msq":
-        return tuple(_Part(n, s, "shift", cfg.sp2_cols) if s.kind == "sp2" else _Part(n, s, "dsp", cfg.cols)
+        return tuple(RowPart(n, s, "shift", cfg.sp2_cols) if s.kind == "sp2" else RowPart(n, s, "dsp", cfg.cols)
                      for n, s in row_classes(scheme, rows))
     if scheme.kind in ("fixed", "term"):
-        return (_Part(rows, scheme, "dsp", cfg.cols),)
+        return (RowPart(rows, scheme, "dsp", cfg.cols),)
     try:
         pe_cost("dsp", scheme, K, cfg.dsp_gen, cfg.energy)
     except Unsupported:
-        return (_Part(rows, scheme, "shift", cfg.sp2_cols),)
+        return (RowPart(rows, scheme, "shift", cfg.sp2_cols),)
     n_sp2 = int(math.floor(rows * cfg.sp2_cols / (cfg.sp2_cols + cfg.cols) + 0.5))
-    parts = (_Part(n_sp2, scheme, "shift", cfg.sp2_cols), _Part(rows - n_sp2, scheme, "dsp", cfg.cols))
+    parts = (RowPart(n_sp2, scheme, "shift", cfg.sp2_cols), RowPart(rows - n_sp2, scheme, "dsp", cfg.cols))
     return tuple(p for p in parts if p.rows > 0)
 
 
+@register_cache
 @lru_cache(maxsize=1 << 16)
 def hetero_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
     """Cost of one layer on the two arrays running in parallel (memoised)."""
-    return _layer_cost(layer, scheme, cfg, route_rows(scheme, layer.n_per_group, layer.K, cfg), "parallel")
+    return price_parts(layer, scheme, cfg, route_rows(scheme, layer.n_per_group, layer.K, cfg), "parallel")
 
 
 class HeteroModel(ArrayModel):
@@ -103,7 +104,7 @@ class HeteroModel(ArrayModel):
                           acc_bits=max(env_d.acc_bits, env_s.acc_bits))
         return (array_resources(cfg.rows, cfg.cols, env_d, cfg.dataflow)
                 + array_resources(cfg.rows, cfg.sp2_cols, env_s, cfg.dataflow, left_skew=False)
-                + buffer_resources(cfg, both))
+                + overhead_resources(cfg, both) + buffer_resources(cfg, both))
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def balanced_split(device: Device | str, rows: int = 16, w_bits: int = 4, a_bits
     lanes = dsp_lanes(dev.dsp_gen, w_bits, a_bits)
     fixed_cols = max(dev.dsp * lanes // rows, 0)
     dsp_lane = fixed_dsp(w_bits, a_bits, accumulator_bits(product_bits(fixed), reduction), dev.dsp_gen, em)
-    sp2_lane = sp2_shift(w_bits, a_bits, accumulator_bits(product_bits(sp2), reduction), em)
+    sp2_lane = sp2_shift(w_bits, a_bits, accumulator_bits(product_bits(sp2), reduction), em, dev.dsp_gen)
     luts_left = lut_budget * dev.lut - rows * fixed_cols * dsp_lane.lut
     sp2_cols = max(int(math.floor(luts_left / (rows * sp2_lane.lut))), 0)
     total = fixed_cols + sp2_cols

@@ -10,7 +10,7 @@ and every weight term meets each of the activation's ``a`` terms, so a group cos
 
 (a short last group is charged its own, possibly smaller, budget). Schemes without a
 term budget take every term: ``w_terms = w_bits - 1`` for fixed point, 1 for pow2, 2 for
-sp2; ``a = a_term_budget`` or ``a_bits - 1``. An ``msq`` layer's SP2 and fixed rows
+sp2; ``a = a_term_budget`` or ``a_bits`` (activations are unsigned: ``a_bits`` magnitude bits). An ``msq`` layer's SP2 and fixed rows
 occupy separate column folds (their cycles per MAC differ). Total cycles track
 ``hwmodels.metrics.term_pairs``.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Knob
-from .systolic import ArrayConfig, ArrayModel
+from .array_core import ArrayConfig, ArrayModel
 
 
 class TermSerialModel(ArrayModel):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 LAYER_KINDS = ("conv", "linear", "gemm")
 
@@ -127,6 +128,10 @@ class Workload:
 
     @cached_property
     def graph(self) -> nx.DiGraph:
+        """Layers (``compute=True``, ``layer=``) and other nodes joined by the edges; networkx
+        is imported here, on first use, not with hwmodels (start-up of ``dse hw``, issue 16)."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for layer in self.layers:
             g.add_node(layer.name, compute=True, layer=layer)

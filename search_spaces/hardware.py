@@ -10,7 +10,7 @@ import optuna
 
 from hwmodels import HardwareModel, Knob, Workload
 
-from .base import Fragment, SpacePiece
+from .base import Dimension, Fragment, SpacePiece
 
 
 def suggest_knob(trial: optuna.trial.BaseTrial, knob: Knob, override: Any = None) -> Any:
@@ -58,6 +58,28 @@ class HardwarePiece(SpacePiece):
             frag.knobs[name] = knobs[name].validate(value)
         for knob in self.searched_knobs():
             frag.knobs[knob.name] = suggest_knob(trial, knob, self.ranges.get(knob.name))
+
+    def dimensions(self, workload: Workload, kinds: Sequence[str]) -> list[Dimension]:
+        out = []
+        for knob in self.searched_knobs():
+            r = self.ranges.get(knob.name)
+            name = f"hw.{knob.name}"
+            if r is not None and not isinstance(r, (list, tuple)):
+                continue
+            if knob.kind == "categorical" or (r is not None and len(r) != 2):
+                out.append(Dimension(name, tuple(r if r is not None else knob.choices)))
+            else:
+                low, high = r if r is not None else (knob.low, knob.high)
+                out.append(Dimension(name, low=low, high=high, integer=knob.kind == "int", log=knob.log,
+                                     step=None if knob.log else knob.step))
+        return out
+
+    def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
+        """Fixed knobs and those left at the model's default (not searched)."""
+        searched = {k.name for k in self.searched_knobs()}
+        out = {f"hw.{k.name}": k.default for k in self.model.knobs() if k.name not in searched}
+        out.update({f"hw.{n}": v for n, v in self.fixed.items()})
+        return out
 
     def baseline_params(self, workload: Workload, w_bits: int, a_bits: int) -> dict[str, Any] | None:
         """The model's default hardware, clamped into narrowed ranges (a categorical default

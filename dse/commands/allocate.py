@@ -90,14 +90,13 @@ def spec_from_args(args: argparse.Namespace):
 
 def cmd_allocate(args: argparse.Namespace) -> int:
     from ..allocate import run_allocation
-    from ..train import resolve_device
 
     spec = spec_from_args(args)
     if args.finetune_epochs < 0:
         raise UserError(f"--finetune-epochs: must be >= 0, got {args.finetune_epochs}")
-    if args.threads < 0:
-        raise UserError(f"--threads: must be >= 0, got {args.threads}")
-    resolve_device(args.train_device)
+    from .train import check_run_options
+
+    check_run_options(args, "train_device", "--train-device")
     if args.hw_device is not None:
         from hwmodels import list_devices
 
@@ -105,13 +104,27 @@ def cmd_allocate(args: argparse.Namespace) -> int:
             raise UserError(f"--device: unknown FPGA {args.hw_device!r}; known: {', '.join(list_devices())}")
     if (args.storage is None) != (args.study is None):
         raise UserError("--storage/--study: give both to record the run in a study, or neither")
+    if args.study is not None and not args.study.strip():
+        raise UserError("--study: must not be empty")
+    if args.storage is not None:
+        from ..storage import check_storage
+
+        check_storage(args.storage)
+    if args.plan_out is not None:
+        from .search import check_output_file
+
+        check_output_file(args.plan_out, "--plan-out")
     try:
         from ..allocate import check_target
         from ..workloads import get_workload
 
-        check_target(get_workload(args.workload, **parse_options(args.option)), spec)
+        low, high = check_target(get_workload(args.workload, **parse_options(args.option)), spec)
     except ValueError as e:
         raise UserError(f"--{e}") from None
+    if spec.target > high + 1e-9:
+        raise UserError(f"--target: {spec.target:g} average bits is above the largest reachable {high:.4g} (every "
+                        f"learned filter at --bits-max = {spec.bits_max}), so the penalty would never act; give a "
+                        f"target in [{low:.4g}, {high:.4g}]")
     _note(args, f"allocating {args.workload}: {spec.metric} <= {spec.target:g} average bits, widths "
                 f"{spec.bits_min}..{spec.bits_max} per {spec.granularity}, {spec.epochs} epochs ...")
     try:

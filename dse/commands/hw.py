@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.set_defaults(func=cmd_eval)
+    from .validate import register_hw  # rtl, verify, synth: generated RTL of a design point
+
+    register_hw(hsub)
+    from .hw_lanes import register_lanes  # calibrate, lanes: lane prices grounded in synthesis
+
+    register_lanes(hsub)
 
 
 # --- list ------------------------------------------------------------------------------
@@ -94,12 +101,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _load_workload(args: argparse.Namespace):
     if args.topology:
-        from hwmodels.topology import read_topology
+        from hwmodels.topology import load_topology
 
         try:
-            return read_topology(args.topology)
+            topo = load_topology(args.topology)
         except ValueError as e:
             raise UserError(f"--topology: {e}") from None
+        for r in topo.renamed:  # SCALE-Sim keeps repeated names; a plan needs unique ones
+            print(f"topology {args.topology}: {r}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+        return topo.workload
     try:
         from dse.workloads import get_workload_spec
     except ImportError as e:

@@ -62,11 +62,12 @@ def _check(args: argparse.Namespace) -> None:
 
 def cmd_msq(args: argparse.Namespace) -> int:
     from ..msq import best_designs, compare
-    from ..train import resolve_device
     from ..workloads import get_workload
 
+    from .train import check_run_options
+
     _check(args)
-    resolve_device(args.train_device)
+    check_run_options(args, "train_device", "--train-device")
     bundle = get_workload(args.workload, **parse_options(args.option))
     a_bits = args.bits if args.a_bits is None else args.a_bits
     if args.hw_only:

@@ -89,13 +89,16 @@ def make_spec(args: argparse.Namespace) -> Any:
 
 def cmd_multires(args: argparse.Namespace) -> int:
     from ..multires import checkpoint_path, resolution_costs, train_individual, train_multires
-    from ..train import resolve_device
     from ..workloads import get_workload
 
-    if args.threads < 0:
-        raise UserError(f"--threads: must be >= 0, got {args.threads}")
+    from .train import check_run_options
+
+    check_run_options(args)
     spec = make_spec(args)
-    resolve_device(args.device)
+    if args.checkpoint is not None:
+        from .search import check_output_file
+
+        check_output_file(args.checkpoint, "--checkpoint")
     bundle = get_workload(args.workload, **parse_options(args.option))
     if not bundle.has_data:
         raise UserError(f"workload {bundle.name!r} is shape-only (no data): nothing to train")

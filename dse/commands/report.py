@@ -24,11 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     import optuna
 
-    from ..storage import open_storage, study_names
+    from ..storage import open_storage
     from .search import _safe_stem
 
+    if args.output is not None:
+        from .search import check_output_file
+
+        check_output_file(args.output, "-o/--output")
+    if args.study is not None and not args.study.strip():
+        raise UserError("--study: must not be empty")
     handle = open_storage(args.storage, create_dirs=False)
-    names = study_names(handle)
+    names = optuna.get_all_study_names(handle.storage)  # study_names() would deep-copy every trial
     name = args.study
     if name is None:
         if len(names) != 1:
@@ -43,7 +49,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..study import status_counts
 
     path = Path(args.output) if args.output else Path("reports") / f"{_safe_stem(name)}.html"
-    write_report(study, path, compress_js=not args.plain_js)
+    try:
+        write_report(study, path, compress_js=not args.plain_js, storage_url=handle.url)
+    except OSError as e:  # a full disk: no half-written page left behind, one line naming the file
+        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None
     counts = status_counts(study)
     size_mb = path.stat().st_size / 1e6
     if counts["complete"] == 0:

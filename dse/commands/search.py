@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
+import os
+import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
-from ..errors import UserError
+from ..errors import SearchInterrupted, StorageError, UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="sampler seed (overrides the config)")
     p.add_argument("--report", help="HTML report path (default reports/<study>.html)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report and exports")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved space, the pre-flight feasibility "
+                   "estimate and the expected cost, then stop; creates nothing (dse/preflight.py)")
+    p.add_argument("--force", action="store_true", help="search even when the pre-flight finds almost no "
+                   "feasible design")
     p.set_defaults(func=cmd_search)
 
     w = sub.add_parser("worker", help="join a running study from another process or machine",
@@ -48,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--all", action="store_true", help="export every trial, not only the Pareto set")
     e.add_argument("--trial", type=int, help="export this trial's design point as a plan")
     e.add_argument("--plan-out", help="with --trial: plan file to write")
+    e.add_argument("--qonnx", metavar="OUT.onnx",
+                   help="with --trial: write the trial's quantized network as QONNX (FINN, hls4ml; needs the "
+                   "'qonnx' extra; docs/integration.md)")
     e.set_defaults(func=cmd_export)
 
 
@@ -64,34 +76,43 @@ def _positive(name: str, v: Optional[float]) -> None:
         raise UserError(f"{name}: must be > 0, got {v:g}")
 
 
-class _Progress:
-    """tqdm bar: trials done, Pareto-front size, best value per objective."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Ctrl-C or SIGTERM raises KeyboardInterrupt in the main thread at once (the running
+    trial is then failed and queued again by ``run_worker``); a second one exits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[int] = []
 
-    def __init__(self, total: Optional[int], initial: int, objectives: list[str], enabled: bool):
-        self.objectives = objectives
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        if len(seen) > 1:
+            os.write(2, b"dse: interrupted again; exiting now\n")
+            os._exit(130)
+        raise KeyboardInterrupt
 
-            self.bar = tqdm(total=total, initial=initial, desc="trials", unit="trial", dynamic_ncols=True)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
-    def __call__(self, study, trial) -> None:
-        if self.bar is None:
-            return
-        from ..study import format_value, pareto_trials
 
-        front = pareto_trials(study)
-        best = {}
-        for i, o in enumerate(self.objectives):
-            vals = [t.values[i] for t in front]
-            if vals:
-                best[o] = format_value(o, max(vals) if o == "accuracy" else min(vals))
-        self.bar.set_postfix({"front": len(front), **best}, refresh=False)
-        self.bar.update(1)
+def _resume_hint(args: argparse.Namespace, storage_url: str, name: str) -> str:
+    argv = list(getattr(args, "argv", None) or [args.command])
+    if args.command == "search" and not args.storage and storage_url and "--storage" not in argv:
+        argv += ["--storage", storage_url]
+    return "dse " + shlex.join(argv)
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+
+def _interrupted(e: SearchInterrupted | None, args: argparse.Namespace, storage_url: str, name: str) -> SearchInterrupted:
+    failed = e.failed_trials if e is not None else []
+    what = (f"trial #{failed[0]} marked failed and queued again; " if len(failed) == 1 else
+            f"trials {', '.join(f'#{n}' for n in failed)} marked failed and queued again; " if failed else "")
+    return SearchInterrupted(f"interrupted: {what}completed trials are saved in {storage_url}; resume with: "
+                             f"{_resume_hint(args, storage_url, name)}", failed)
 
 
 def _worker_process(storage_url: str, study_name: str, index: int, seed: Optional[int],
@@ -100,20 +121,30 @@ def _worker_process(storage_url: str, study_name: str, index: int, seed: Optiona
     from ..study import config_from_study, resolve, run_worker
     import optuna
 
-    handle = open_storage(storage_url)
-    study = optuna.load_study(study_name=study_name, storage=handle.storage)
-    resolved = resolve(config_from_study(study))
-    run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed)
+    with stop_on_signals():
+        try:
+            handle = open_storage(storage_url)
+            study = optuna.load_study(study_name=study_name, storage=handle.storage)
+            resolved = resolve(config_from_study(study))
+            run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed)
+        except (SearchInterrupted, KeyboardInterrupt):
+            sys.stderr.flush()
+            os._exit(130)  # its trial is failed and queued; skip the slow interpreter teardown
+        except StorageError as e:
+            print(f"dse: error: worker {index}: {e}", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(1)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..storage import open_storage
-    from ..study import open_study, resolve, run_worker
+    from ..study import resolve
 
     _positive("--trials", args.trials)
     _positive("--timeout", args.timeout)
     _positive("--jobs", args.jobs)
+    _check_search_args(args)
     cfg = load_config(args.config)
     raw = {}
     if args.config:
@@ -134,8 +165,29 @@ def cmd_search(args: argparse.Namespace) -> int:
         cfg = replace(cfg, **over)
     if storage_url == "memory:" and args.jobs > 1:
         raise UserError("--jobs: several processes cannot share a memory: storage; use a file or database URL")
+    from ..storage import check_storage
+
+    check_storage(storage_url)  # a bad storage path is refused before any other work
     resolved = resolve(cfg)  # every user mistake surfaces here, before anything is written
+    _check_existing_study(storage_url, cfg)
+    from ..preflight import run as preflight
+
+    if preflight(resolved, raw, force=args.force, dry_run=args.dry_run):
+        return 0  # --dry-run: nothing created
     handle = open_storage(storage_url)
+    with stop_on_signals():
+        try:
+            return _search(args, cfg, raw, resolved, handle)
+        except (KeyboardInterrupt, SearchInterrupted) as e:
+            raise _interrupted(e if isinstance(e, SearchInterrupted) else None, args, handle.url, cfg.name) from None
+        except StorageError as e:
+            raise StorageError(f"{e}; the trials completed before it are kept: free space (or fix the storage) "
+                               f"and resume with: {_resume_hint(args, handle.url, cfg.name)}") from None
+
+
+def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
+    from ..study import open_study, run_worker
+
     study, created = open_study(handle, cfg, raw, resolved)
     target = cfg.trials
     study.set_user_attr("target_trials", target)
@@ -145,6 +197,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"study {cfg.name!r} in {handle.url} ({'new' if created else 'resumed'}): workload {cfg.workload}, "
           f"model {resolved.model.name}, objectives {', '.join(cfg.objectives)}, sampler {cfg.sampler}",
           file=sys.stderr)
+    from ..study import counted_trials
+
+    trials_now = study.get_trials(deepcopy=False)
+    done_before = counted_trials(trials_now)
+    if (target is not None and done_before >= target and cfg.timeout_s is None
+            and not any(t.state.name == "WAITING" for t in trials_now)):
+        from ..progress import complete_message
+
+        argv = list(getattr(args, "argv", None) or ["search"])
+        for flag in ("--trials",):  # the rerun hint gives its own --trials
+            while flag in argv:
+                i = argv.index(flag)
+                del argv[i:i + 2]
+        argv = [a for a in argv if not a.startswith("--trials=")]
+        print(complete_message(cfg.name, done_before, target, "dse " + shlex.join(argv)), file=sys.stderr)
+        return _finish(study, handle, cfg.name, 0.0, args)
     if resolved.bundle is not None:
         from ..train import pretrain
 
@@ -153,11 +221,10 @@ def cmd_search(args: argparse.Namespace) -> int:
               f"({'cached' if pre.from_cache else f'trained in {pre.time_s:.1f} s'})", file=sys.stderr)
     deadline = time.time() + cfg.timeout_s if cfg.timeout_s else None
     t0 = time.time()
-    from ..study import counted_trials
-
-    done_before = counted_trials(study.get_trials(deepcopy=False))
     if args.jobs == 1:
-        progress = _Progress(target, min(done_before, target or done_before), list(cfg.objectives), not quiet)
+        from ..progress import Progress
+
+        progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions)
         try:
             run_worker(handle, resolved, target, deadline, on_trial=progress)
         finally:
@@ -166,11 +233,97 @@ def cmd_search(args: argparse.Namespace) -> int:
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker_process, args=(handle.url, cfg.name, i, cfg.seed, deadline, target))
                  for i in range(args.jobs)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+        try:
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:  # the workers fail and requeue their own trials
+            # a Ctrl-C in a terminal reaches the workers too: give them a moment to stop on it
+            # (a second signal would make them exit before marking their trial), then SIGTERM
+            # those that did not get it (the parent alone was sent SIGTERM)
+            end = time.time() + 0.5
+            for p in procs:
+                p.join(timeout=max(0.0, end - time.time()))
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=5)
+            raise
+        if any(p.exitcode == 1 for p in procs):
+            raise StorageError(f"storage {handle.url}: a worker process could not write it (see above)")
     return _finish(study, handle, cfg.name, time.time() - t0, args)
+
+
+def _check_existing_study(storage_url: Optional[str], cfg) -> None:
+    """Refuse resuming a study whose stored config means something else, before the
+    pre-flight and before anything is written (an absent local storage has no study)."""
+    from ..storage import DEFAULT_STORAGE, _journal_path, _sqlite_path, open_storage
+    from ..study import check_resumable
+
+    url = storage_url or DEFAULT_STORAGE
+    if url == "memory:":
+        return
+    if url.startswith("sqlite:"):
+        if not _sqlite_path(url).is_file():
+            return
+    elif not url.startswith(("postgresql", "mysql")) and not _journal_path(url).is_file():
+        return
+    check_resumable(open_storage(url, create_dirs=False, write=False), cfg)
+
+
+def _check_export_args(args: argparse.Namespace) -> None:
+    """Contradictory or unusable export options: refused before the storage is opened."""
+    qonnx = getattr(args, "qonnx", None)
+    if args.trial is not None:
+        if args.trial < 0:
+            raise UserError(f"--trial: trial numbers start at 0, got {args.trial}")
+        if args.output or args.all:
+            raise UserError("--trial: exports one trial's plan (--plan-out FILE); -o/--all export the Pareto set "
+                            "or every trial: give one or the other")
+    elif args.plan_out:
+        raise UserError("--plan-out: give the trial to export with --trial N")
+    for flag, path in (("-o/--output", args.output), ("--plan-out", args.plan_out), ("--qonnx", qonnx)):
+        if path is not None:
+            check_output_file(path, flag)
+
+
+def _check_search_args(args: argparse.Namespace) -> None:
+    """Options that contradict each other or name unusable files: refused before anything runs."""
+    import math
+
+    if args.timeout is not None and not math.isfinite(args.timeout):
+        raise UserError(f"--timeout: must be a finite number of seconds, got {args.timeout}")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        raise UserError(f"--seed: must be in [0, {2**31 - 1}], got {args.seed}")
+    if args.study is not None and not args.study.strip():
+        raise UserError("--study: must not be empty")
+    if args.storage is not None and not args.storage.strip():
+        raise UserError("--storage: must not be empty (leave it out for runs/dse.journal)")
+    if args.report is not None:
+        if args.no_report:
+            raise UserError("--report/--no-report: give one of them, not both")
+        check_output_file(args.report, "--report")
+    if args.config is not None:
+        p = Path(args.config)
+        if p.is_dir():
+            raise UserError(f"config: {args.config} is a directory; pass a TOML file (see examples/)")
+
+
+def check_output_file(path: str, flag: str) -> None:
+    """An output file the command will write: not a directory, its directory exists (or is
+    one missing level, created when writing)."""
+    p = Path(path).expanduser()
+    if not str(path).strip():
+        raise UserError(f"{flag}: must not be empty")
+    if p.is_dir() or str(path).endswith(("/", os.sep)):
+        raise UserError(f"{flag}: {path} is a directory; give a file name")
+    parent = p.parent
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{flag}: {parent} is not a directory")
+    if not parent.exists() and not parent.parent.is_dir():
+        raise UserError(f"{flag}: directory {parent} does not exist; create it first or fix the path")
 
 
 def _finish(study, handle, name: str, elapsed_s: float, args: argparse.Namespace) -> int:
@@ -212,7 +365,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     _positive("--trials", args.trials)
     _positive("--timeout", args.timeout)
-    handle = open_storage(args.storage, create_dirs=False)
+    if args.timeout is not None and args.timeout != args.timeout:
+        raise UserError("--timeout: must be a number of seconds, got nan")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        raise UserError(f"--seed: must be in [0, {2**31 - 1}], got {args.seed}")
+    handle = open_storage(args.storage, create_dirs=False, write=True)
     names = [s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)]
     if args.study not in names:
         raise UserError(f"--study: no study named {args.study!r} in {args.storage}; known: {', '.join(names) or 'none'}")
@@ -220,10 +377,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     resolved = resolve(config_from_study(study))
     target = args.trials or study.user_attrs.get("target_trials") or resolved.cfg.trials
     deadline = time.time() + args.timeout if args.timeout else None
-    import os
-
-    seed = args.seed if args.seed is not None else resolved.cfg.seed + os.getpid()
-    res = run_worker(handle, resolved, target, deadline, seed=seed)
+    seed = args.seed if args.seed is not None else (resolved.cfg.seed + os.getpid()) % 2**31
+    with stop_on_signals():
+        try:
+            res = run_worker(handle, resolved, target, deadline, seed=seed)
+        except (KeyboardInterrupt, SearchInterrupted) as e:
+            raise _interrupted(e if isinstance(e, SearchInterrupted) else None, args, handle.url, args.study) from None
+        except StorageError as e:
+            raise StorageError(f"{e}; the trials completed before it are kept: free space (or fix the storage) "
+                               f"and resume with: {_resume_hint(args, handle.url, args.study)}") from None
     if not args.quiet:
         print(f"worker: ran {res.ran} trials ({res.duplicates} duplicates), {res.stopped}")
     return 0
@@ -258,18 +420,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import pareto_records, plan_of_trial, trial_record, write_records
     from ..storage import open_storage
 
+    _check_export_args(args)
     handle = open_storage(args.storage, create_dirs=False)
     names = [s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)]
     if args.study not in names:
         raise UserError(f"--study: no study named {args.study!r}; known: {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=args.study, storage=handle.storage)
     if args.trial is not None:
-        if not args.plan_out:
-            raise UserError("--plan-out: give the plan file to write with --trial")
+        if not args.plan_out and not args.qonnx:
+            raise UserError("--plan-out: give the plan file to write with --trial (or --qonnx OUT.onnx)")
         plan = plan_of_trial(study, args.trial)
+        if args.qonnx:
+            from ..qonnx_export import export_trial
+
+            summary, note = export_trial(study, args.trial, args.qonnx,
+                                         note=lambda line: print(line, file=sys.stderr))
+            print(f"trial {args.trial} QONNX -> {summary.path} ({len(summary.layers)} quantized layers, "
+                  f"{summary.quant_nodes} Quant + {summary.threshold_nodes} MultiThreshold nodes; {note})")
+            if not args.plan_out:
+                return 0
         Path(args.plan_out).write_text(json.dumps(plan, indent=2, sort_keys=True), encoding="utf-8")
         print(f"trial {args.trial} plan -> {args.plan_out}")
         return 0
+    if args.qonnx:
+        raise UserError("--qonnx: give the trial to export with --trial N")
     if not args.output:
         raise UserError("-o/--output: give the file to write (or --trial N --plan-out FILE)")
     if args.all:

@@ -54,7 +54,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
     f.add_argument("--batch-size", type=int, help="batch size (default: the workload's)")
     f.add_argument("--pretrain-epochs", type=int, help="FP32 pre-training epochs (default: the workload's)")
+    f.add_argument("--qonnx", metavar="OUT.onnx", help="write the fine-tuned quantized network as QONNX "
+                   "(FINN, hls4ml; needs the 'qonnx' extra; docs/integration.md)")
     f.set_defaults(func=cmd_finetune)
+
+
+def check_run_options(args: argparse.Namespace, device_attr: str = "device", device_flag: str = "--device") -> None:
+    """Options shared by the training commands, checked before any work or output:
+    --seed, --threads, --cache-dir, the torch device."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**31:
+        raise UserError(f"--seed: must be in [0, {2**31 - 1}], got {seed}")
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {threads}")
+    cache = getattr(args, "cache_dir", None)
+    if cache is not None:
+        p = Path(cache).expanduser()
+        if not str(cache).strip():
+            raise UserError("--cache-dir: must not be empty")
+        if p.exists() and not p.is_dir():
+            raise UserError(f"--cache-dir: {cache} is a file; give a directory")
+    device = getattr(args, device_attr, None)
+    if device is not None:
+        from ..train import resolve_device
+
+        try:
+            resolve_device(device)
+        except UserError as e:
+            raise UserError(f"{device_flag}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def _bundle(args: argparse.Namespace):
@@ -79,12 +107,12 @@ def _pct(x: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..train import cache_path, pretrain, resolve_device
+    from ..train import cache_path, pretrain
 
-    resolve_device(args.device)
-    bundle = _bundle(args)
+    check_run_options(args)
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs: pre-training needs at least 1 epoch, got {args.epochs}")
+    bundle = _bundle(args)
     if not bundle.has_data:
         raise UserError(f"workload {bundle.name!r} is shape-only (no data): nothing to train; "
                         "it serves hardware-only studies")
@@ -135,9 +163,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from hwmodels.formats import QuantScheme
 
     from ..quant import PlanError
-    from ..train import FinetuneBudget, cache_path, check_plan, finetune, resolve_device, uniform_plan
+    from ..train import FinetuneBudget, cache_path, check_plan, finetune, uniform_plan
 
-    resolve_device(args.device)
+    check_run_options(args)
+    if args.pretrain_epochs is not None and args.pretrain_epochs < 1:
+        raise UserError(f"--pretrain-epochs: needs at least 1 epoch, got {args.pretrain_epochs}")
     bundle = _bundle(args)
     if args.plan:
         plan = load_plan_file(args.plan)
@@ -160,12 +190,24 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise UserError(f"--plan: {e}" if args.plan else f"--scheme: {e}") from None
     if args.pretrain_epochs is not None and args.pretrain_epochs < 1:
         raise UserError(f"--pretrain-epochs: needs at least 1 epoch, got {args.pretrain_epochs}")
+    qonnx_path = None
+    if args.qonnx:
+        from ..qonnx_export import ExportError, check_target
+
+        try:
+            qonnx_path = check_target(args.qonnx)
+        except ExportError as e:
+            raise UserError(str(e)) from None
+        if not plan.schemes:
+            raise UserError("--qonnx: the plan quantizes no layer; nothing to export")
+    kept: list = []
     if bundle.has_data and not cache_path(bundle, args.seed, args.pretrain_epochs, args.cache_dir).exists():
         _note(args, f"pre-training {bundle.name} first (seed {args.seed}, "
                     f"{args.pretrain_epochs or bundle.pretrain_epochs} epochs; cached for later runs) ...")
     try:
         result = finetune(bundle, plan, budget, seed=args.seed, device=args.device, progress=not args.quiet,
-                          cache_dir=args.cache_dir, pretrain_epochs=args.pretrain_epochs, threads=_threads(args))
+                          cache_dir=args.cache_dir, pretrain_epochs=args.pretrain_epochs, threads=_threads(args),
+                          on_model=kept.append if qonnx_path else None)
     except PlanError as e:
         raise UserError(f"--plan: {e}" if args.plan else f"--scheme: {e}") from None
     if args.json:
@@ -177,4 +219,24 @@ def cmd_finetune(args: argparse.Namespace) -> int:
               f"{len(plan.schemes)} layers quantized; {span}; {result.time_s:.2f} s")
         if result.aborted:
             print(f"stopped: {result.reason}")
+    if qonnx_path is not None and kept:
+        _write_qonnx(kept[0], bundle, plan, qonnx_path, args)
+    if qonnx_path is not None and not kept:
+        print(f"--qonnx: the fine-tune diverged; {args.qonnx} not written", file=sys.stderr)
     return 1 if result.diverged else 0
+
+
+def _write_qonnx(model: Any, bundle: Any, plan: Any, path: Path, args: argparse.Namespace) -> None:
+    from ..qonnx_export import ExportError, export_qonnx
+
+    x = bundle.example_input
+    x = x[:1] if hasattr(x, "ndim") and x.ndim > 0 else x
+    meta = {"workload": bundle.name, "weights": f"fine-tuned (dse finetune, seed {args.seed})",
+            "plan": json.dumps(plan.to_dict(), sort_keys=True)}
+    try:
+        summary = export_qonnx(model.cpu().eval(), x, path, name=bundle.name.replace(":", "_").replace(".", "_"),
+                               metadata=meta)
+    except ExportError as e:
+        raise UserError(f"--qonnx: {e}") from None
+    _note(args, f"QONNX -> {summary.path} ({len(summary.layers)} quantized layers, {summary.quant_nodes} Quant + "
+                f"{summary.threshold_nodes} MultiThreshold nodes)")

@@ -54,10 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true", help="print a JSON list")
     ls.set_defaults(func=cmd_list)
     sh = wsub.add_parser("show", help="per-layer GEMM dimensions, MACs and weights of a workload")
-    sh.add_argument("name", metavar="NAME", help="a workload name (see 'dse workload list') or module.path:function")
+    sh.add_argument("name", metavar="NAME", help="a workload name (see 'dse workload list'), module.path:function, "
+                    "module.path:Class (with --input-shape) or a SCALE-Sim topology FILE.csv")
     sh.add_argument("--json", action="store_true", help="print JSON (layers, edges, totals)")
     sh.add_argument("--topology-out", metavar="FILE",
                     help="also write the layers as a SCALE-Sim conv topology CSV")
+    sh.add_argument("--input-shape", metavar="C,H,W",
+                    help="for a model class (module.path:Class): the shape of one input, batch excluded, "
+                    "e.g. 3,224,224; constructor arguments go in -o NAME=VALUE")
     add_option_argument(sh)
     sh.set_defaults(func=cmd_show)
 
@@ -90,8 +94,16 @@ def _layer_row(layer: Any) -> dict[str, Any]:
 def cmd_show(args: argparse.Namespace) -> int:
     from ..workloads import get_workload
 
-    bundle = get_workload(args.name, **parse_options(args.option))
+    options = parse_options(args.option)
+    if args.input_shape:
+        options["input_shape"] = args.input_shape
+    bundle = get_workload(args.name, **options)
     spec = bundle.spec
+    if args.name.lower().endswith(".csv") and not args.json:
+        from hwmodels.topology import load_topology
+
+        for r in load_topology(Path(args.name).expanduser()).renamed:
+            print(f"topology {args.name}: {r}")
     if args.topology_out:
         write_topology_csv(spec, args.topology_out)
     total = {"layers": len(spec.layers), "macs": spec.macs, "gmacs": spec.macs / 1e9, "weights": spec.weights}

@@ -1,11 +1,25 @@
-"""Quantizers in torch: level sets, term quantization, fake quantization, model wrapping."""
+"""Quantizers in torch: level sets, term quantization, fake quantization, model wrapping.
+
+The torch-backed names load on first use (module ``__getattr__``), so importing
+``dse.quant`` for ``QuantScheme``/``levels``/``max_terms`` (plain hwmodels facts) does not
+import torch: hardware-only commands stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from hwmodels.formats import QuantScheme, levels, max_terms
 
-from .fake import (ActQuantizer, WeightQuantizer, assign_sp2_rows, fake_quantize, quantize_normalized,
-                   round_to_levels, row_kurtosis)
-from .model import PlanError, QuantLayer, compute_layer_names, normalize_plan, quant_layers, quantize_model
-from .terms import count_terms, term_quantize
+#: public name -> submodule defining it (loaded on first access)
+_LAZY = {
+    "ActQuantizer": "fake", "WeightQuantizer": "fake", "assign_sp2_rows": "fake", "fake_quantize": "fake",
+    "quantize_normalized": "fake", "round_to_levels": "fake", "row_kurtosis": "fake",
+    "PlanError": "model", "QuantLayer": "model", "compute_layer_names": "model", "normalize_plan": "model",
+    "quant_layers": "model", "quantize_model": "model",
+    "count_terms": "terms", "term_quantize": "terms",
+}
 
 __all__ = [
     "ActQuantizer", "PlanError", "QuantLayer", "QuantScheme", "WeightQuantizer", "assign_sp2_rows",
@@ -13,3 +27,18 @@ __all__ = [
     "quant_layers", "quantize_model", "quantize_normalized", "round_to_levels", "row_kurtosis",
     "term_quantize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None and name in ("fake", "model", "terms"):  # submodules as attributes, as before
+        return importlib.import_module(f".{name}", __name__)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,15 +16,17 @@ per-row schemes), so that low-bit schemes start from a sensible clip, not from m
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
 from hwmodels.formats import QuantScheme, levels
 
-from .terms import term_quantize
+from .terms import _term_quantize_rows
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -47,6 +49,86 @@ def ste(x: torch.Tensor, xq: torch.Tensor) -> torch.Tensor:
 def grad_scale(p: torch.Tensor, factor: float) -> torch.Tensor:
     """Same value as ``p``; gradient multiplied by ``factor`` (LSQ gradient scaling)."""
     return (p - p * factor).detach() + p * factor
+
+
+_NUMPY2 = int(np.__version__.split(".")[0]) >= 2
+
+
+@functools.lru_cache(maxsize=16)
+def _open_bounds(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The neighbours just outside [lo, hi] in ``dtype``: for values of that dtype,
+    ``lo' < t < hi'`` (hardtanh's backward test) is exactly ``lo <= t <= hi`` (clamp's)."""
+    b = torch.tensor([lo, hi], dtype=dtype)
+    return (float(torch.nextafter(b[0], b[0] - 1)), float(torch.nextafter(b[1], b[1] + 1)))
+
+
+class _LsqFakeQuant(torch.autograd.Function):
+    """``ste(c, quant(c)) * a`` with ``c = clamp(x / a, lo, 1)`` and the LSQ clip
+    ``a = grad_scale(alpha, factor).abs().clamp_min(1e-8)`` (viewed to ``shape``), as ONE
+    autograd node.
+
+    Same float operations, in the same order, as composing those torch ops (forward and
+    each gradient term: autograd's formulas for mul, div, clamp, abs, clamp_min and the
+    reductions to alpha's shape), so values and gradients are bit-identical to the
+    composed version (tests/dse/test_fake_quant.py checks it) but a training step runs
+    one Python node per quantizer instead of a dozen autograd nodes, and the clip's
+    gradient mask is one fused kernel (hardtanh's backward on the bounds' neighbours)
+    instead of three comparisons and a ``where``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, alpha, factor, lo, quant, shape):  # type: ignore[override]
+        # (numpy >= 2: Python floats stay "weak", so float32 values are computed in float32)
+        ctx.on_numpy = alpha.device.type == "cpu" and alpha.dtype in (torch.float32, torch.float64) and _NUMPY2
+        if ctx.on_numpy:  # the clip's few values: numpy's IEEE ops in alpha's dtype, without torch dispatch
+            f = factor.numpy() if isinstance(factor, torch.Tensor) else factor
+            al = alpha.detach().numpy()
+            pf = al * f
+            e_np = (al - pf) + pf
+            e = torch.from_numpy(np.asarray(e_np))
+            a = torch.from_numpy(np.asarray(np.maximum(np.abs(e_np), al.dtype.type(1e-8))))
+        else:
+            pf = alpha * factor
+            e = (alpha - pf) + pf  # grad_scale's value
+            a = e.abs().clamp_min(1e-8)
+        if shape is not None:
+            a = a.view(shape)
+        t = x / a
+        q = quant(torch.clamp(t, lo, 1.0))
+        ctx.save_for_backward(t, q, a, e)
+        ctx.lo, ctx.factor = lo, factor
+        return q * a
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        t, q, a, e = ctx.saved_tensors
+        lo_open, hi_open = _open_bounds(ctx.lo, 1.0, t.dtype)
+        gt = torch.ops.aten.hardtanh_backward(grad * a, t, lo_open, hi_open)  # clamp's backward
+        gx = gt / a if ctx.needs_input_grad[0] else None
+        galpha = None
+        if ctx.needs_input_grad[1]:
+            # mul's and div's gradients for the clip, summed to its shape; -sum(v) == sum(-v)
+            ga = (grad * q).sum_to_size(a.shape) + -(gt * (t / a)).sum_to_size(a.shape)
+            ga = ga.reshape(e.shape)
+            if ctx.on_numpy:  # clamp_min's, abs's and the LSQ factor's backward, as below
+                e_np, f = e.numpy(), ctx.factor
+                g = np.where(np.abs(e_np) >= e_np.dtype.type(1e-8), ga.numpy(), 0) * np.sign(e_np)
+                galpha = torch.from_numpy(np.asarray(g * (f.numpy() if isinstance(f, torch.Tensor) else f)))
+            else:
+                ga = torch.where(e.abs() >= 1e-8, ga, torch.scalar_tensor(0.0, dtype=ga.dtype, device=ga.device))
+                ga = ga * e.sgn()
+                galpha = ga * ctx.factor
+        return gx, galpha, None, None, None, None
+
+
+def lsq_fake_quant(x: torch.Tensor, alpha: torch.Tensor, factor, lo: float, quant,
+                   shape: Optional[tuple[int, ...]] = None) -> torch.Tensor:
+    """LSQ fake quantization: ``ste(c, quant(c)) * a`` with ``c = clamp(x / a, lo, 1)`` and
+    ``a = grad_scale(alpha, factor).abs().clamp_min(1e-8)`` (viewed to ``shape``), in one
+    autograd node with the composed ops' exact values and gradients. ``quant`` maps the
+    clipped values to their levels (never differentiated); ``factor`` is a float or a
+    tensor of alpha's shape (not differentiated)."""
+    return _LsqFakeQuant.apply(x, alpha, factor, lo, quant, shape)
 
 
 def round_to_levels(x: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
@@ -82,8 +164,9 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
         n = 2 ** (b - 1) - 1
         rows = c.movedim(row_dim, 0)
         flat = torch.round(rows.reshape(rows.shape[0], -1) * n)
-        kept = term_quantize(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, dim=-1)
-        return (kept / n).reshape(rows.shape).movedim(0, row_dim)
+        # kept / n straight from the lookup table (same float rounding as dividing after)
+        kept = _term_quantize_rows(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, flat.dtype, n)
+        return kept.reshape(rows.shape).movedim(0, row_dim)
     if kind == "msq":
         n = 2 ** (b - 1) - 1
         fixed = torch.round(c * n) / n
@@ -94,6 +177,11 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
         shape[row_dim] = -1
         return torch.where(sp2_rows.view(shape), sp2, fixed)
     raise ValueError(f"kind: unknown scheme kind {kind!r}")
+
+
+def _per_value_terms(q: torch.Tensor, budget: int, encoding: str, n: int) -> torch.Tensor:
+    """Integral ``q`` with only each value's ``budget`` largest terms, divided by ``n``."""
+    return _term_quantize_rows(q.reshape(1, -1), budget, 1, encoding, q.dtype, n).reshape(q.shape)
 
 
 def row_levels_n(scheme: QuantScheme, like: torch.Tensor, row_dim: int = 0) -> torch.Tensor:
@@ -184,6 +272,7 @@ class WeightQuantizer(nn.Module):
         per_scale = weight.numel() / (weight.shape[0] if per_row else 1)
         self._per_scale = per_scale
         self._gscale = 1.0 / math.sqrt(per_scale * qp)
+        self._cache: Optional[tuple] = None  # (key, quantized weight) in evaluation
         if scheme.row_bits is not None:  # LSQ's 1/sqrt(n Qp), with each row's own Qp
             self._gscale = 1.0 / torch.sqrt(per_scale * row_levels_n(scheme, alpha))
 
@@ -195,6 +284,7 @@ class WeightQuantizer(nn.Module):
             raise ValueError(f"scheme: can only switch within kind {self.scheme.kind!r} and granularity "
                              f"{self.scheme.granularity!r}, got {scheme.kind!r}/{scheme.granularity!r}")
         self.scheme = scheme
+        self._cache = None
         self._gscale = 1.0 / math.sqrt(self._per_scale * (2 ** (scheme.w_bits - 1) - 1))
 
     def _quant(self, c: torch.Tensor) -> torch.Tensor:
@@ -208,10 +298,25 @@ class WeightQuantizer(nn.Module):
         a = grad_scale(self.alpha, g).abs().clamp_min(1e-8)
         return a.view((-1,) + (1,) * (w.ndim - 1)) if self.per_row else a
 
+    def _factor(self):
+        g = self._gscale
+        if isinstance(g, torch.Tensor):  # per-row widths: one factor per row
+            g = g.to(self.alpha.device, self.alpha.dtype)
+        return g
+
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        a = self._alpha_view(w)
-        c = torch.clamp(w / a, -1, 1)
-        return ste(c, self._quant(c)) * a
+        shape = (-1,) + (1,) * (w.ndim - 1) if self.per_row else None
+        if torch.is_grad_enabled():
+            self._cache = None
+            return lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape)
+        # evaluation: weights, clip and scheme rarely change between calls; reuse the result
+        # while the same tensors are unchanged (version counters count in-place updates)
+        key = (w._version, self.alpha._version, self.scheme, self.sp2_rows._version)
+        cache = getattr(self, "_cache", None)  # (absent on modules pickled before it existed)
+        if cache is None or cache[0] is not w or cache[1] is not self.alpha or cache[2] != key:
+            out = lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape)
+            self._cache = (w, self.alpha, key, out)
+        return self._cache[3]
 
     @torch.no_grad()
     def integer_weights(self, w: torch.Tensor) -> torch.Tensor:
@@ -249,11 +354,8 @@ class ActQuantizer(nn.Module):
         return 2 ** (b - 1) - 1 if bool(self.signed) else 2 ** b - 1
 
     def _quant(self, c: torch.Tensor) -> torch.Tensor:
-        n = self._levels_n()
-        q = torch.round(c.detach() * n)  # never differentiated (ste); see quantize_normalized
-        if self.scheme.a_term_budget is not None:
-            q = term_quantize(q, self.scheme.a_term_budget, 1, self.scheme.term_encoding)
-        return q / n
+        # never differentiated (ste); see quantize_normalized
+        return self._quant_n(c, self._levels_n())
 
     @torch.no_grad()
     def _init(self, x: torch.Tensor) -> None:
@@ -269,12 +371,18 @@ class ActQuantizer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not bool(self.initialized):
             self._init(x)
-        n = self._levels_n()
+        signed = bool(self.signed)
+        b = self.scheme.a_bits
+        n = 2 ** (b - 1) - 1 if signed else 2 ** b - 1
         per_item = x[0].numel() if x.ndim > 1 else x.numel()
-        a = grad_scale(self.alpha, 1.0 / math.sqrt(per_item * n)).abs().clamp_min(1e-8)
-        low = -1.0 if bool(self.signed) else 0.0
-        c = torch.clamp(x / a, low, 1.0)
-        return ste(c, self._quant(c)) * a
+        return lsq_fake_quant(x, self.alpha, 1.0 / math.sqrt(per_item * n), -1.0 if signed else 0.0,
+                              functools.partial(self._quant_n, n=n))
+
+    def _quant_n(self, c: torch.Tensor, n: int) -> torch.Tensor:
+        q = torch.round(c.detach() * n)
+        if self.scheme.a_term_budget is not None:
+            return _per_value_terms(q, self.scheme.a_term_budget, self.scheme.term_encoding, n)
+        return q / n
 
 
 def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | float | None = None,
@@ -303,10 +411,11 @@ def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | fl
         n = 2 ** (scheme.a_bits - 1) - 1
         q = torch.round(c.detach() * n)
         if scheme.a_term_budget is not None:
-            q = term_quantize(q, scheme.a_term_budget, 1, scheme.term_encoding)
-        q = q / n
+            q = _per_value_terms(q, scheme.a_term_budget, scheme.term_encoding, n)
+        else:
+            q = q / n
     return ste(c, q) * a
 
 
 __all__ = ["ActQuantizer", "WeightQuantizer", "assign_sp2_rows", "fake_quantize", "grad_scale",
-           "quantize_normalized", "round_to_levels", "row_kurtosis", "row_levels_n", "ste"]
+           "lsq_fake_quant", "quantize_normalized", "round_to_levels", "row_kurtosis", "row_levels_n", "ste"]

@@ -5,47 +5,68 @@ Greedy rule, per group: repeatedly keep the value whose next largest remaining t
 the greatest magnitude (ties: lowest index in the group) until ``budget`` terms are kept.
 Each value's terms have distinct exponents, so that greedy order is simply all terms of
 the group sorted by (exponent descending, index ascending); the kept set is the first
-``budget`` of that order. We lay the digits out in exactly that order and keep a term
-iff the running count of nonzero digits is <= budget: no sort, no Python loop per value,
-and the terms kept at budget k are a prefix (so a subset) of those kept at k + 1.
+``budget`` of that order, and the terms kept at budget k are a prefix (so a subset) of
+those kept at k + 1.
+
+How it is computed (no sort, no loop per value or per bit plane for values below 2**16):
+per group the kept set is every digit in the bit planes above a cut plane p*, plus the
+first r nonzero digits (by index) of plane p*. Each value's nonzero-digit planes are
+looked up as one int64 with a small counter field per plane; a cumulative sum along the
+group then gives, for every value, how many digits each plane holds up to and including
+it, and its last entry the group's per-plane totals. p* and r follow from the totals with
+a few integer operations per group (SWAR: all planes at once in one int64), and each
+value's result is one more table lookup: "the value with its digits below plane c
+dropped", with c = p* or p* + 1 depending on whether its digit in plane p* is among the
+first r. Larger values fall back to a pass per bit plane.
 """
 
 from __future__ import annotations
 
-from typing import Union
+import functools
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+BudgetLike = Union[int, Sequence[int], np.ndarray, torch.Tensor]
 
 ENCODINGS = ("binary", "csd")
+
+_TABLE_MAX_BITS = 16  # lookup tables cover |value| < 2**16 (every weight/activation width)
+_CHUNK_VALUES = 1 << 20  # values per pass: keeps temporaries near the caches
 
 
 def _digits(mag: torch.Tensor, n_pos: int, encoding: str) -> torch.Tensor:
     """Signed digits in {-1, 0, 1} of nonnegative int64 ``mag``: shape (..., n_pos),
     position p holding the digit of 2**p."""
     pos = torch.arange(n_pos, device=mag.device, dtype=torch.int64)
+    plus, minus = _digit_masks(mag, encoding)
+    return (((plus.unsqueeze(-1) >> pos) & 1) - ((minus.unsqueeze(-1) >> pos) & 1)).to(torch.int8)
+
+
+def _digit_masks(mag: torch.Tensor, encoding: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bit masks of the +1 and -1 digits of nonnegative int64 ``mag``."""
     if encoding == "binary":
-        return ((mag.unsqueeze(-1) >> pos) & 1).to(torch.int8)
+        return mag, torch.zeros_like(mag)
     # Non-adjacent form (CSD) without a loop: with xh = x >> 1 and x3 = x + xh, the bits of
     # x3 ^ xh mark the nonzero digits; x3 gives the +1 digits and xh the -1 digits
     # (Wikipedia "Non-adjacent form"; NAF may need one position above x's top bit).
     xh = mag >> 1
     x3 = mag + xh
     c = x3 ^ xh
-    plus = ((x3 & c).unsqueeze(-1) >> pos) & 1
-    minus = ((xh & c).unsqueeze(-1) >> pos) & 1
-    return (plus - minus).to(torch.int8)
+    return x3 & c, xh & c
 
 
-def term_quantize(q: ArrayLike, budget: int, group_size: int = 1, encoding: str = "binary",
+def term_quantize(q: ArrayLike, budget: BudgetLike, group_size: int = 1, encoding: str = "binary",
                   dim: int = -1) -> ArrayLike:
     """Keep the ``budget`` largest power-of-two terms of each group of integers.
 
     Args:
         q: integer values (torch tensor or numpy array, any integer or integral-float dtype).
-        budget: terms kept per group (>= 0).
+        budget: terms kept per group (>= 0); or one budget per row: a 1-D sequence with one
+            entry per index of axis 0 (``dim`` must then be another axis), every group of
+            that row getting it.
         group_size: consecutive entries along ``dim`` sharing one budget; the last group
             may be short. 1 gives a per-value budget.
         encoding: ``binary`` (set bits of |q|) or ``csd`` (canonical signed digit /
@@ -57,8 +78,6 @@ def term_quantize(q: ArrayLike, budget: int, group_size: int = 1, encoding: str 
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding: must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
-    if isinstance(budget, bool) or int(budget) != budget or budget < 0:
-        raise ValueError(f"budget: must be an integer >= 0, got {budget!r}")
     if isinstance(group_size, bool) or int(group_size) != group_size or group_size < 1:
         raise ValueError(f"group_size: must be an integer >= 1, got {group_size!r}")
     is_numpy = isinstance(q, np.ndarray)
@@ -67,84 +86,253 @@ def term_quantize(q: ArrayLike, budget: int, group_size: int = 1, encoding: str 
         raise TypeError(f"q: expected a torch tensor or numpy array, got {type(q).__name__}")
     if t.dtype.is_floating_point and not torch.equal(t, torch.round(t)):
         raise ValueError("q: term quantization needs integer values; round (or scale) first")
+    k = _check_budget(budget, t, dim)
     out_dtype = t.dtype
-    if (group_size == 1 and encoding == "binary" and t.dtype in (torch.float32, torch.float64)
-            and (t.numel() == 0 or float(t.abs().max()) < 2**16)):
-        res = _per_value_binary(t, int(budget))
-        return res.numpy() if is_numpy else res
-    if t.ndim == 0:
-        res = _term_quantize_2d(t.reshape(1, 1).to(torch.int64), int(budget), 1, encoding).reshape(())
+    if t.numel() == 0:
+        res = t.clone()
+    elif t.ndim == 0:
+        res = _term_quantize_rows(t.reshape(1, 1), k, 1, encoding, out_dtype).reshape(())
     else:
         moved = t.movedim(dim, -1)
         shape = moved.shape
-        flat = moved.reshape(-1, shape[-1]).to(torch.int64)
-        res = _term_quantize_2d(flat, int(budget), int(group_size), encoding).reshape(shape).movedim(-1, dim)
-    res = res.to(out_dtype)
+        flat = moved.reshape(-1, shape[-1])
+        if isinstance(k, torch.Tensor):  # one budget per index of axis 0 -> one per flattened row
+            k = k.repeat_interleave(flat.shape[0] // shape[0]) if shape[0] else k
+        res = _term_quantize_rows(flat, k, int(group_size), encoding, out_dtype).reshape(shape).movedim(-1, dim)
     return res.numpy() if is_numpy else res
 
 
-def _term_quantize_2d(x: torch.Tensor, budget: int, g: int, encoding: str,
-                      chunk_values: int = 1 << 22) -> torch.Tensor:
-    """Rows of int64 values, groups of ``g`` along the last axis.
+def _check_budget(budget: BudgetLike, t: torch.Tensor, dim: int) -> Union[int, torch.Tensor]:
+    """An int, or an int64 tensor with one budget per index of axis 0."""
+    if isinstance(budget, (np.ndarray, torch.Tensor, list, tuple)):
+        b = torch.as_tensor(np.asarray(budget) if not isinstance(budget, torch.Tensor) else budget)
+        if b.ndim == 0:
+            return _check_budget(b.item(), t, dim)
+        if b.ndim != 1 or t.ndim < 2 or (dim % t.ndim) == 0 or b.shape[0] != t.shape[0]:
+            raise ValueError(f"budget: per-row budgets need a 1-D sequence with one entry per index of axis 0 "
+                             f"({t.shape[0] if t.ndim else 0}) and groups along another axis; "
+                             f"got shape {tuple(b.shape)} for values of shape {tuple(t.shape)}, dim {dim}")
+        if b.dtype.is_floating_point and not torch.equal(b, torch.round(b)) or b.dtype == torch.bool:
+            raise ValueError("budget: per-row budgets must be integers >= 0")
+        b = b.to(torch.int64)
+        if b.numel() and int(b.min()) < 0:
+            raise ValueError(f"budget: per-row budgets must be integers >= 0, got minimum {int(b.min())}")
+        return b.to(t.device)
+    if isinstance(budget, bool) or int(budget) != budget or budget < 0:
+        raise ValueError(f"budget: must be an integer >= 0, got {budget!r}")
+    return int(budget)
 
-    Per group, the kept terms are: every nonzero digit in the bit planes above a cut plane
-    p*, plus the first r nonzero digits (by index) of plane p*, where p* is the highest
-    plane at which the running count of nonzero digits (from the top) exceeds the budget
-    and r is what is left of the budget there. That is the greedy order of the module
-    docstring, computed with one pass per bit plane instead of per value.
-    """
+
+def _term_quantize_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
+                        out_dtype: torch.dtype, divisor: Optional[int] = None) -> torch.Tensor:
+    """Rows of integral values (any dtype), groups of ``g`` along the last axis; one budget
+    for all groups or one per row (int64 tensor). Returns ``kept`` in ``out_dtype``, divided
+    by ``divisor`` when given (``kept.to(out_dtype) / divisor``, the same rounding)."""
     rows, length = x.shape
-    if g == 1 and encoding == "binary" and (x.numel() == 0 or int(x.abs().max()) < 2**31):
-        return _per_value_binary(x, budget)
+    if x.numel() == 0:
+        return torch.empty(x.shape, dtype=out_dtype, device=x.device)
+    if x.dtype == torch.bool:
+        x = x.to(torch.int64)
+    lo, hi = torch.aminmax(x)
+    top = max(-int(lo), int(hi))
+    vbits = top.bit_length()
+    if vbits <= _TABLE_MAX_BITS:
+        return _table_rows(x, budget, g, encoding, vbits, out_dtype, divisor)
+    res = _plane_rows(x.to(torch.int64), budget, g, encoding).to(out_dtype)
+    return res / divisor if divisor is not None else res
+
+
+@functools.lru_cache(maxsize=16)
+def _value_tables(vbits: int, encoding: str, device: str) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """For values -vmax..vmax (vmax = 2**vbits - 1): the +1 and -1 digit masks of |v|
+    (int64), the number of digit positions and the most nonzero digits of one value."""
+    vmax = (1 << vbits) - 1
+    mag = torch.arange(-vmax, vmax + 1, dtype=torch.int64, device=device).abs()
+    plus, minus = _digit_masks(mag, encoding)
+    n_pos = max(int((plus | minus).max()).bit_length(), 1)
+    nz = ((plus | minus).unsqueeze(-1) >> torch.arange(n_pos, device=device)) & 1
+    return plus, minus, n_pos, int(nz.sum(-1).max())
+
+
+@functools.lru_cache(maxsize=16)  # up to ~10 MB each at 16 bits: bounded
+def _cut_table(vbits: int, encoding: str, dtype: torch.dtype, device: str, divisor: Optional[int]) -> torch.Tensor:
+    """Flattened (n_pos + 1, V): row c holds each value with its digits below 2**c dropped,
+    sign restored, in ``dtype`` (divided by ``divisor`` when given)."""
+    plus, minus, n_pos, _ = _value_tables(vbits, encoding, device)
+    vmax = (1 << vbits) - 1
+    sign = torch.sign(torch.arange(-vmax, vmax + 1, dtype=torch.int64, device=device))
+    keep = ~((torch.ones(n_pos + 1, 1, dtype=torch.int64, device=device)
+              << torch.arange(n_pos + 1, device=device)[:, None]) - 1)
+    kept = ((plus & keep) - (minus & keep)) * sign
+    out = kept.to(dtype)
+    return (out / divisor if divisor is not None else out).reshape(-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _plane_code_table(vbits: int, encoding: str, device: str, w: int, per_word: int) -> torch.Tensor:
+    """(words, V) int64: for each value, the bit of its nonzero-digit mask at plane p moved
+    to bit w * (p % per_word) of word p // per_word (one w-bit counter field per plane), so
+    sums of codes count digits per plane."""
+    plus, minus, n_pos, _ = _value_tables(vbits, encoding, device)
+    nz = plus | minus
+    code = torch.zeros((-(-n_pos // per_word), nz.shape[0]), dtype=torch.int64, device=device)
+    for p in range(n_pos):  # table construction only (at most 17 planes, once per shape)
+        code[p // per_word] |= ((nz >> p) & 1) << (w * (p % per_word))
+    return code
+
+
+@functools.lru_cache(maxsize=32)
+def _per_value_table(vbits: int, encoding: str, budget: int, dtype: torch.dtype, device: str,
+                     divisor: Optional[int]) -> torch.Tensor:
+    """Group size 1: each value with only its ``budget`` largest terms (one lookup)."""
+    plus, minus, n_pos, _ = _value_tables(vbits, encoding, device)
+    vmax = (1 << vbits) - 1
+    sign = torch.sign(torch.arange(-vmax, vmax + 1, dtype=torch.int64, device=device))
+    pos = torch.arange(n_pos, device=device)
+    nz = ((plus | minus).unsqueeze(-1) >> pos) & 1
+    from_top = nz.flip(-1).cumsum(-1).flip(-1)  # digits at positions >= p
+    keep = (((from_top <= budget) & (nz == 1)).to(torch.int64) << pos).sum(-1)
+    out = (((plus & keep) - (minus & keep)) * sign).to(dtype)
+    return out / divisor if divisor is not None else out
+
+
+def _table_mode(n_pos: int, max_terms: int, g: int) -> tuple[int, bool, int]:
+    """Counter field width, whether the per-group step runs on packed fields (SWAR), and
+    planes per int64 word. Packed needs fields holding a group's whole digit count below a
+    guard bit, all planes in one word; otherwise fields only hold per-plane counts (<= g),
+    spread over as many words as needed, and the groups' planes are unpacked."""
+    w_swar = max((g * max_terms - 1).bit_length() + 1, 2)
+    if n_pos * w_swar <= 63:
+        return w_swar, True, n_pos
+    w_plain = max(g.bit_length(), 1)
+    return w_plain, False, max(63 // w_plain, 1)
+
+
+def _table_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str, vbits: int,
+                out_dtype: torch.dtype, divisor: Optional[int]) -> torch.Tensor:
+    """The lookup-table method for |x| < 2**vbits (module docstring)."""
+    dev = str(x.device)
+    vmax = (1 << vbits) - 1
+    n_vals = 2 * vmax + 1
+    _, _, n_pos, max_terms = _value_tables(vbits, encoding, dev)
+    rows, length = x.shape
+    xi = x.to(torch.int32)
+    per_row = isinstance(budget, torch.Tensor)
+    if not per_row and g == 1:
+        table = _per_value_table(vbits, encoding, budget, out_dtype, dev, divisor)
+        return table.index_select(0, (xi + vmax).reshape(-1)).reshape(x.shape)
+    if not per_row and budget >= g * max_terms:  # every term fits: values unchanged
+        res = x.to(out_dtype, copy=True)
+        return res / divisor if divisor is not None else res
+    if not per_row and budget == 0:
+        return torch.zeros(x.shape, dtype=out_dtype, device=x.device)
+    most = g * max_terms  # most digits a group can hold
+    w, swar, per_word = _table_mode(n_pos, max_terms, g)
+    codes = _plane_code_table(vbits, encoding, dev, w, per_word)
+    cuts = _cut_table(vbits, encoding, out_dtype, dev, divisor)
+    n_groups = -(-length // g)
+    pad = n_groups * g - length
+    if pad:  # value 0 has no digits: padding never takes a term
+        xi = torch.nn.functional.pad(xi, (0, pad))
+    elif xi.data_ptr() == x.data_ptr():
+        xi = xi.clone()  # int32 input: do not shift the caller's values in place
+    idx0 = xi.reshape(rows * n_groups, g)
+    idx0 += vmax
+    k_groups = budget.repeat_interleave(n_groups) if per_row else budget
+    out = torch.empty(idx0.shape, dtype=out_dtype, device=x.device)
+    step = max(1, _CHUNK_VALUES // g)
+    for start in range(0, idx0.shape[0], step):  # bounded temporaries, not a loop per value
+        sl = slice(start, start + step)
+        k = k_groups[sl] if per_row else budget
+        _table_groups(idx0[sl], k, codes, cuts, w, swar, per_word, n_pos, most, n_vals, out[sl])
+    out = out.reshape(rows, n_groups * g)
+    return out[:, :length] if pad else out
+
+
+def _table_groups(idx0: torch.Tensor, k: Union[int, torch.Tensor], codes: torch.Tensor, cuts: torch.Tensor,
+                  w: int, swar: bool, per_word: int, n_pos: int, most: int, n_vals: int,
+                  out: torch.Tensor) -> None:
+    """Groups as rows of ``idx0`` (value + vmax, int32, shape (n, g)) -> kept values
+    (looked up in ``cuts``) written to ``out``."""
+    n, g = idx0.shape
+    fm = (1 << w) - 1
+    flat = idx0.reshape(-1)
+    # per word: per-plane inclusive digit counts along each group (last column: totals)
+    cums = [codes[j].index_select(0, flat).reshape(n, g).cumsum(1) for j in range(codes.shape[0])]
+    k_all = min(k, most) if isinstance(k, int) else k.clamp(max=most)  # more than `most` = keep all
+    if swar:
+        # suffix sums over planes, all fields at once: field p = digits in planes >= p
+        s = cums[0][:, -1]
+        step = 1
+        while step < n_pos:
+            s = s + (s >> (w * step))
+            step <<= 1
+        ones = sum(1 << (w * p) for p in range(n_pos))
+        # field p of h has its guard bit (w - 1) set iff s_p > k: s_p + 2**(w-1) - (k + 1)
+        if isinstance(k, int):
+            h = s + (((1 << (w - 1)) - 1 - min(k, most - 1)) * ones)
+        else:
+            h = s + ((1 << (w - 1)) - 1 - k.clamp(max=most - 1)) * ones
+        over = (h >> (w - 1)) & ones  # fields 0..p* hold 1, so log2(over) is in [w p*, w p* + 0.42]
+        # (+0.5 absorbs float32 rounding and log2's last-bit error; over = 0 gives p* = -1)
+        pstar = torch.floor((torch.log2(over.to(torch.float32).clamp_(min=0.5)) + 0.5) / w).to(torch.int64)
+        # (k >= most is compared as most - 1: then p* is a plane holding every digit left and
+        # r below equals its whole count, so nothing is dropped either)
+        pc = pstar.clamp_(min=0)
+        above = (s >> (w * (pc + 1))) & fm  # digits strictly above plane p*
+        shift = w * pc
+        field = cums[0] & (fm << shift)[:, None]
+    else:
+        fields = torch.arange(per_word, device=idx0.device) * w
+        planes = torch.cat([(c[:, -1, None] >> fields) & fm for c in cums], dim=1)[:, :n_pos]
+        s = planes.flip(1).cumsum(1).flip(1)
+        kk = k_all if isinstance(k_all, int) else k_all[:, None]
+        pc = ((s > kk).sum(1) - 1).clamp_(min=0)
+        above = torch.nn.functional.pad(s, (0, 1)).gather(1, (pc + 1)[:, None])[:, 0]
+        word = pc // per_word
+        shift = w * (pc - word * per_word)
+        mask = fm << shift
+        field = cums[0] & mask[:, None] if len(cums) == 1 else None
+        for j in range(len(cums)) if field is None else ():  # plane p* lives in one word
+            part = cums[j] & torch.where(word == j, mask, 0)[:, None]
+            field = part if field is None else field | part
+    r = k_all - above  # digits of plane p* still kept (all of them when nothing is cut)
+    dropped = field > (r << shift)[:, None]  # a digit in plane p* beyond the first r
+    idx = idx0 + (pc.to(torch.int32) * n_vals)[:, None]
+    idx.add_(dropped, alpha=n_vals)
+    torch.index_select(cuts, 0, idx.reshape(-1), out=out.reshape(-1))
+
+
+def _plane_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
+                chunk_values: int = 1 << 22) -> torch.Tensor:
+    """Any int64 values: one pass per bit plane (the general method; rows, groups of ``g``
+    along the last axis, budget per group or per row)."""
+    rows, length = x.shape
     n_groups = -(-length // g)
     pad = n_groups * g - length
     if pad:
         x = torch.nn.functional.pad(x, (0, pad))
     grouped = x.reshape(rows * n_groups, g)
+    k_groups = budget.repeat_interleave(n_groups) if isinstance(budget, torch.Tensor) else None
     out = torch.empty_like(grouped)
     step = max(1, chunk_values // g)
     for start in range(0, grouped.shape[0], step):  # bounded memory, not a per-value loop
-        out[start:start + step] = _term_groups(grouped[start:start + step], budget, encoding)
+        k = k_groups[start:start + step] if k_groups is not None else budget
+        out[start:start + step] = _plane_groups(grouped[start:start + step], k, encoding)
     out = out.reshape(rows, n_groups * g)
     return out[:, :length] if pad else out
 
 
-def _per_value_binary(x: torch.Tensor, budget: int) -> torch.Tensor:
-    """Per-value budget, binary terms: peel the top set bit ``budget`` times (the common
-    activation case; a handful of elementwise passes instead of one per bit plane)."""
-    sign = torch.sign(x)
-    r = x.abs()
-    acc = torch.zeros_like(r)
-    for _ in range(budget):
-        nz = r > 0
-        if not bool(nz.any()):
-            break
-        if r.dtype.is_floating_point:  # float32 log2 is exact enough below 2**16 (checked by caller)
-            t = torch.where(nz, torch.exp2(torch.floor(torch.log2(r.clamp(min=1)))), torch.zeros_like(r))
-        else:
-            top = torch.floor(torch.log2(r.clamp(min=1).double())).long()  # exact below 2**31
-            t = torch.where(nz, torch.ones_like(r) << top, torch.zeros_like(r))
-        acc += t
-        r -= t
-    return acc * sign
-
-
-def _term_groups(grouped: torch.Tensor, budget: int, encoding: str) -> torch.Tensor:
+def _plane_groups(grouped: torch.Tensor, budget: Union[int, torch.Tensor], encoding: str) -> torch.Tensor:
     sign = torch.sign(grouped)
-    mag = grouped.abs()
-    if encoding == "binary":
-        plus, minus = mag, torch.zeros_like(mag)
-    else:  # non-adjacent form as two bit masks (see _digits)
-        xh = mag >> 1
-        x3 = mag + xh
-        c = x3 ^ xh
-        plus, minus = x3 & c, xh & c
+    plus, minus = _digit_masks(grouped.abs(), encoding)
     nz = plus | minus
     max_nz = int(nz.max()) if nz.numel() else 0
     n_pos = max(max_nz.bit_length(), 1)
+    kk = budget[:, None] if isinstance(budget, torch.Tensor) else budget
     counts = torch.stack([((nz >> p) & 1).sum(-1) for p in range(n_pos)], dim=1)  # (G, P)
     from_top = counts.flip(1).cumsum(1).flip(1)  # digits in planes >= p
-    over = from_top > budget
+    over = from_top > kk
     cut = over.sum(1) - 1  # p*: highest plane where the budget runs out; -1 keeps all
     above = torch.where(cut + 1 < n_pos, from_top.gather(1, (cut + 1).clamp(max=n_pos - 1)[:, None])[:, 0],
                         torch.zeros_like(cut))

@@ -5,15 +5,14 @@ attrs (``docs/configuration.md``, "What a trial stores"). The page (``dse/report
 and ``report.js``) only formats and plots what :func:`report_data` returns.
 
 Size matters at thousands of trials, so per-trial data is columnar (one list per field)
-and rounded to 7 significant digits; per-layer detail is kept for Pareto points and
-baselines only.
+and rounded to 7 significant digits; per-layer detail and plans are kept for Pareto points
+and baselines only.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -21,8 +20,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..export import csv_text, trial_record
-from ..pareto import hypervolume_history, normalize, pareto_mask, to_minimization
+from ..pareto import hypervolume_history, normalize, to_minimization
 from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
+from .importance import BINS, TOP_FRACTION, param_importances
+from .validation import validation_data
 from .reasons import group_reasons
 
 #: metrics carried for every plotted trial (hover and click details)
@@ -31,8 +32,9 @@ TRIAL_METRICS = ("accuracy", "latency_s", "energy_j", "lut", "ff", "dsp", "bram1
 #: resources drawn against the device capacity
 RESOURCES = ("lut", "ff", "dsp", "bram18", "uram")
 #: per-layer columns kept for Pareto points and baselines
+#: (energy_j and utilization per layer are missing from studies written before they were recorded: None)
 LAYER_FIELDS = ("name", "kind", "granularity", "w_bits", "a_bits", "term_budget", "group_size", "term_encoding",
-                "sp2_fraction", "macs", "cycles", "latency_s", "lut_share", "dsp_share")
+                "sp2_fraction", "macs", "cycles", "latency_s", "energy_j", "utilization", "lut_share", "dsp_share")
 #: heatmap fields, in the order the page offers them
 HEATMAP_FIELDS = ("w_bits", "term_budget", "sp2_fraction", "a_bits", "group_size")
 #: hypervolume reference point in normalised objective space (1 = worst feasible value seen)
@@ -45,6 +47,10 @@ HV_SAMPLES = 20_000
 IMPORTANCE_TOP = 15
 #: fewest complete trials before parameter importance is attempted
 MIN_TRIALS_FOR_IMPORTANCE = 10
+#: fewest Pareto points for which a knee means anything (two are both extremes)
+KNEE_MIN_POINTS = 3
+#: knee scores within this of the best (normalised units) are knees too (exact ties)
+KNEE_TIE = 1e-9
 
 # display units, largest first: the axis uses the first in which the median value is >= 1
 _UNITS = {
@@ -172,17 +178,33 @@ def hypervolume_history_mc(values: np.ndarray, reference: np.ndarray, samples: i
     n = len(v)
     ref = np.asarray(reference, dtype=float)
     rng = np.random.default_rng(seed)
+    cand = _record_setters(v)  # only these can be the first to dominate a sample
     first = np.empty(samples, dtype=np.int64)
     for lo in range(0, samples, 1000):
         pts = rng.random((min(1000, samples - lo), len(ref))) * ref
-        le = np.all(v[:, None, :] <= pts[None, :, :], axis=2)  # le[k, s]: trial k dominates sample s
-        first[lo:lo + len(pts)] = np.where(le.any(axis=0), le.argmax(axis=0), n)
+        le = np.all(v[cand][:, None, :] <= pts[None, :, :], axis=2)  # le[k, s]: candidate k dominates sample s
+        first[lo:lo + len(pts)] = np.where(le.any(axis=0), cand[le.argmax(axis=0)], n)
     covered = np.cumsum(np.bincount(first, minlength=n + 1)[:n])
     return covered / samples * float(np.prod(ref))
 
 
-def _hypervolume(front_trials: list[FrozenTrial], directions: list[str]) -> dict[str, Any]:
-    """Hypervolume of the feasible complete trials, in trial order, on normalised objectives."""
+def _record_setters(v: np.ndarray) -> np.ndarray:
+    """Positions k where no earlier point is <= v[k] in every objective: a point that an
+    earlier one weakly dominates is never the first to dominate anything (the earlier one
+    was), so the Monte-Carlo history needs only these (a few hundred of thousands)."""
+    keep = []
+    front = np.empty((0, v.shape[1]))
+    for k, p in enumerate(v):
+        if len(front) and np.any(np.all(front <= p, axis=1)):
+            continue
+        keep.append(k)
+        front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+    return np.array(keep, dtype=np.int64)
+
+
+def _hypervolume(front_trials: list[FrozenTrial], directions: list[str], front_size: int) -> dict[str, Any]:
+    """Hypervolume of the feasible complete trials, in trial order, on normalised objectives
+    (``front_size``: how many of them are on the final front)."""
     m = len(directions)
     note = (f"Objectives are normalised over the feasible complete trials (maximised ones flipped): the best "
             f"value seen -> 0, the worst -> 1. Reference point: {HV_REFERENCE} on every axis, so the largest "
@@ -194,7 +216,7 @@ def _hypervolume(front_trials: list[FrozenTrial], directions: list[str]) -> dict
     lo, hi = v.min(axis=0), v.max(axis=0)
     nv = normalize(v, lo, hi)
     ref = np.full(m, HV_REFERENCE)
-    if _hv_exact_is_cheap(m, int(pareto_mask(nv).sum())):
+    if _hv_exact_is_cheap(m, front_size):
         hv, method = hypervolume_history(nv, ref), "exact"
     else:
         hv, method = hypervolume_history_mc(nv, ref), "monte-carlo"
@@ -206,36 +228,84 @@ def _hypervolume(front_trials: list[FrozenTrial], directions: list[str]) -> dict
 
 
 def _importance(complete: list[FrozenTrial], objectives: list[str], directions: list[str]) -> dict[str, Any]:
-    """Parameter importance per objective with PED-ANOVA (deterministic, fast at thousands of
-    trials, where fANOVA's random forest takes tens of seconds per objective)."""
+    """Parameter importance per objective (``dse/report/importance.py``: PED-ANOVA's Pearson
+    divergence on discretised parameters, numpy only)."""
     out: dict[str, Any] = {
-        "evaluator": "PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each parameter's "
-                     "distribution differs between the best 10% of complete trials and all of them, per objective",
+        "evaluator": f"How much each parameter's distribution among the best {int(100 * TOP_FRACTION)}% of complete "
+                     f"trials differs from its distribution among all of them (Pearson divergence, as PED-ANOVA; "
+                     f"numeric parameters in {BINS} quantile bins), per objective, normalised to sum to 1",
         "per_objective": {}, "message": ""}
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         out["message"] = (f"Parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; "
                           f"this study has {len(complete)}.")
         return out
-    holder = optuna.create_study(directions=directions)
-    # lean copies (params and values only): add_trials deep-copies every user attr otherwise
-    holder.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
-                       for t in complete])
-    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-    problems = []
-    for i, (name, d) in enumerate(zip(objectives, directions)):
-        sign = -1.0 if d == "maximize" else 1.0  # PED-ANOVA rates parameters for reaching low values
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                imp = optuna.importance.get_param_importances(
-                    holder, target=lambda t, i=i, sign=sign: sign * t.values[i], evaluator=evaluator)
-        except Exception as e:  # shown in the page, not hidden: e.g. a single-valued space
-            problems.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-            continue
-        out["per_objective"][name] = [[k, _r(float(v))] for k, v in list(imp.items())[:IMPORTANCE_TOP]]
-    if problems:
-        out["message"] = "Parameter importance could not be computed for " + "; ".join(problems)
+    if not any(t.params for t in complete):
+        out["message"] = "Parameter importance needs searched parameters; these trials have none."
+        return out
+    for name, rows in param_importances(complete, objectives, directions).items():
+        out["per_objective"][name] = [[k, _r(v)] for k, v in rows[:IMPORTANCE_TOP]]
     return out
+
+
+def knee_points(values: np.ndarray, directions: list[str]) -> tuple[list[int], np.ndarray]:
+    """Knee(s) of a Pareto front by minimum Manhattan distance: each objective is scaled
+    over the front to 0 (its best value there) .. 1 (its worst), and the knee is the point
+    with the smallest sum of scaled objectives, i.e. the one farthest below the plane
+    through the front's extremes, where a further gain in any objective costs most in the
+    others. Returns (positions of the knees in ``values``, the scaled front)."""
+    v = to_minimization(values, directions)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    nv = (v - lo) / np.where(hi > lo, hi - lo, 1.0)
+    score = nv.sum(axis=1)
+    return [int(k) for k in np.flatnonzero(score <= score.min() + KNEE_TIE)], nv
+
+
+def _knee(front: list[FrozenTrial], objectives: list[str], directions: list[str]) -> dict[str, Any]:
+    method = ("After scaling each objective over the Pareto set to 0 (its best value there) .. 1 (its worst), "
+              "the knee is the point with the smallest sum: the most balanced trade-off, past which a further gain "
+              "in one objective costs the most in the others (minimum Manhattan distance, Chiu et al. 2016).")
+    out: dict[str, Any] = {"points": [], "scaled": {}, "neighbours": {}, "message": "", "method": method}
+    if len(directions) < 2:
+        out["message"] = "A knee needs two or more objectives."
+        return out
+    if len(front) < KNEE_MIN_POINTS:
+        out["message"] = (f"A knee needs at least {KNEE_MIN_POINTS} Pareto points (with fewer, every point is an "
+                          f"extreme); this front has {len(front)}.")
+        return out
+    knees, nv = knee_points(np.array([t.values for t in front], dtype=float), directions)
+    for k in knees:
+        n = front[k].number
+        out["points"].append(n)
+        out["scaled"][str(n)] = [_r(x) for x in nv[k]]
+        # the nearest alternatives on the front, in scaled space: what moving away buys and costs
+        d = np.abs(nv - nv[k]).sum(axis=1)
+        d[k] = np.inf
+        out["neighbours"][str(n)] = [front[j].number for j in np.argsort(d, kind="stable")[:2] if np.isfinite(d[j])]
+    return out
+
+
+def public_url(url: Optional[str]) -> Optional[str]:
+    """A storage URL fit to print in a page: any password removed
+    (``postgresql://u:secret@h/db`` -> ``postgresql://u@h/db``)."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+
+
+def _plan(t: FrozenTrial, study_name: str) -> Optional[dict[str, Any]]:
+    """What ``dse export --trial N --plan-out`` writes (``dse.export.plan_of_trial``, without
+    its per-call scan of every trial)."""
+    point = t.user_attrs.get("point")
+    if not point:
+        return None
+    plan = dict(point)
+    plan["study"] = study_name
+    plan["trial"] = t.number
+    if t.state == TrialState.COMPLETE:
+        plan["metrics"] = t.user_attrs.get("metrics", {})
+    return plan
 
 
 def _csv_text(records: list[dict[str, Any]]) -> str:
@@ -243,8 +313,11 @@ def _csv_text(records: list[dict[str, Any]]) -> str:
     return csv_text(records)
 
 
-def report_data(study: optuna.Study) -> dict[str, Any]:
-    """All the numbers and texts of the report, as plain JSON-ready values."""
+def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[str, Any]:
+    """All the numbers and texts of the report, as plain JSON-ready values.
+
+    ``storage_url``, where the study was opened from, lets the page print exact commands
+    (``dse export --storage URL ...``); without it they omit ``--storage``."""
     ua = study.user_attrs
     all_trials = study.get_trials(deepcopy=False)
     objectives, directions = _objectives(study), _directions(study)
@@ -300,6 +373,7 @@ def report_data(study: optuna.Study) -> dict[str, Any]:
     # per-layer detail for the Pareto set and the baselines
     detailed = [t for t in shown if t.number in pareto_set or t.user_attrs.get("baseline")]
     details = {str(t.number): _layer_rows(t) for t in detailed}
+    plans = {str(t.number): p for t in detailed if (p := _plan(t, study.study_name)) is not None}
 
     layer_names = [l["name"] for l in ua.get("layers") or []]
     heat: dict[str, Any] = {"layers": [], "columns": pareto_numbers, "fields": {}}
@@ -338,6 +412,12 @@ def report_data(study: optuna.Study) -> dict[str, Any]:
             resources["used"][r].append(_r(hw.get(r, m.get(r))))
             resources["capacity"][r].append(cap[r] if cap else None)
 
+    # capacity of every device a shown trial was priced on (filters and comparisons use it)
+    capacity = {}
+    for dev in sorted({strings[i] for i in trials["device"]} | {study_device}):
+        if dev and (cap := _capacity(dev)) is not None:
+            capacity[dev] = cap
+
     complete = [t for t in all_trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
     feasible_complete = [t for t in complete if feasible(t)]
     records = [trial_record(t, objectives) for t in front]
@@ -366,6 +446,8 @@ def report_data(study: optuna.Study) -> dict[str, Any]:
         "baseline_notes": list(ua.get("baseline_notes") or []),
         "fixed_knobs": fixed_knobs,
         "n_layers": len(layer_names),
+        "storage": public_url(storage_url),
+        "trainable": cfg.get("fidelity", "none") not in ("", "none"),
         "generated_unix": time.time(),
     }
     from .. import __version__
@@ -382,11 +464,15 @@ def report_data(study: optuna.Study) -> dict[str, Any]:
         "pareto": pareto_numbers,
         "layer_fields": list(LAYER_FIELDS),
         "details": details,
+        "plans": plans,
+        "knee": _knee(front, objectives, directions),
+        "capacity": capacity,
         "heatmap": heat,
         "resources": resources,
-        "hypervolume": _hypervolume(feasible_complete, directions),
+        "hypervolume": _hypervolume(feasible_complete, directions, len(front)),
         "importance": _importance(complete, objectives, directions),
         "csv": _csv_text(records),
         "infeasible": {"total": len(unusable), "groups": group_reasons(unusable)},
         "config": {"raw": ua.get("raw_config"), "resolved": cfg},
+        "validation": validation_data(study, pareto_numbers),
     }

@@ -77,22 +77,55 @@ pre { background: var(--panel); border: 1px solid var(--line); border-radius: 6p
       max-height: 480px; font-size: 12px; }
 select, button { font: inherit; }
 footer { color: var(--muted); padding: 14px 28px; border-top: 1px solid var(--line); font-size: 12px; }
+.tip { position: fixed; z-index: 20; pointer-events: none; background: #fff; border: 1px solid #adb5bd; border-radius: 4px;
+       padding: 5px 8px; font-size: 12px; box-shadow: 0 2px 6px rgba(0,0,0,.15); max-width: 460px; }
+.tip .tip-head { font-weight: 600; }
+.toolbar { display: flex; flex-direction: column; gap: 6px; margin: 6px 0 10px; }
+.control label { color: var(--muted); }
+.filters { display: flex; flex-direction: column; gap: 4px; padding: 8px 0; }
+.filter-row { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; }
+.flabel { color: var(--muted); min-width: 190px; }
+input.num { width: 96px; font: inherit; }
+.rel { color: var(--muted); font-size: 12px; }
+.rel.better { color: var(--ok); }
+.rel.worse { color: #c92a2a; }
+td.diff, td.text.diff { background: #fff3bf; }
+td.best { font-weight: 700; }
+table.compare th.design { text-align: left; vertical-align: top; }
+table.compare th.design .help { font-weight: normal; font-size: 12px; margin: 0; }
+table.compare tr.group th { text-align: left; background: #fff; color: var(--muted); font-weight: 600; padding-top: 10px; }
+button.x { border: none; background: none; cursor: pointer; color: var(--muted); padding: 0 4px; }
+.cmd { margin: 4px 0; }
+.cmd code { background: var(--panel); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; font-size: 12px;
+            overflow-wrap: anywhere; }
+.tag.knee { background: #ebfbee; border-color: var(--ok); }
+tr.compared td:first-child { box-shadow: inset 3px 0 0 var(--dominated); }
+.knee-note p { margin: 4px 0; max-width: 1100px; }
+td.sharecell { position: relative; min-width: 90px; }
+td.sharecell .bar { position: absolute; left: 0; top: 4px; bottom: 4px; height: auto; opacity: .6; }
+td.sharecell span { position: relative; }
 """
 
 _BODY = """<noscript><p class="empty">This report draws everything with JavaScript; enable it to see the
 study.</p></noscript>
 <header><h1 id="title"></h1><div class="sub" id="subtitle"></div><dl class="facts" id="facts"></dl>
 <div class="counts" id="counts"></div></header>
-<nav id="nav"><a href="#front">Pareto front</a><a href="#details">Design point</a><a href="#allocation">Per-layer
-allocation</a><a href="#resources">Resources</a><a href="#progress">Search progress</a><a href="#table">Pareto
+<nav id="nav"><a href="#front">Pareto front</a><a href="#details">Design point</a><a href="#compare">Compare</a><a
+href="#allocation">Per-layer allocation</a><a href="#resources">Resources</a><a href="#progress">Search progress</a><a href="#table">Pareto
 set</a><a href="#infeasible">Infeasible points</a><a href="#config">Configuration</a></nav>
 <main>
 <p id="status" class="empty" hidden></p>
-<section id="front"><h2>Pareto front</h2><p class="help">Every pair of objectives. Orange: the Pareto set of
-all objectives, linked where they also trade off in this pair; blue: feasible but dominated; grey: infeasible
-or abandoned (constraint violated, does not fit, fine-tune stopped); stars: the fixed-point baselines. Hover a
-point for its parameters, click it to see its details below.</p><div id="front-body"></div></section>
+<p id="link-status" class="empty warn" hidden></p>
+<section id="front"><h2>Pareto front</h2><p class="help">Orange: the Pareto set of all objectives, linked where
+they also trade off in the pair shown; blue: feasible but dominated; grey: infeasible or abandoned (constraint
+violated, does not fit, fine-tune stopped); stars: the fixed-point baselines; green diamond: the knee. Hover a
+point for its numbers, click it to select it everywhere on the page (the address then links to it), shift-click
+to add it to the comparison. Drag to zoom, double-click to zoom out.</p><div id="controls" class="toolbar"></div>
+<div id="front-body"></div></section>
 <section id="details"><h2>Selected design point</h2><div id="details-body"></div></section>
+<section id="compare"><h2>Compare designs</h2><p class="help">Designs side by side: objectives, resources
+against the device, hardware knobs and, per layer, scheme and cost, each against the first design.</p>
+<div id="compare-body"></div></section>
 <section id="allocation"><h2>Per-layer allocation across the Pareto set</h2><p class="help">One column per Pareto
 point (best first in the first objective), one row per layer: which layers keep precision. Click a column to
 select that point.</p><div id="allocation-body"></div></section>

@@ -3,15 +3,43 @@
 Built-ins (``digits`` is the default), plug-ins registered under the ``dse.workloads``
 entry-point group, or a user's ``module.path:function``; see :mod:`.registry` for what
 such a function may return, and docs/workloads.md.
+
+Names load on first use (module ``__getattr__``), and torch is imported only where a model
+or tensor data is involved: a layers-only workload (a SCALE-Sim topology CSV, or a function
+returning :class:`hwmodels.Workload`) is found and read without torch (issue 16).
 """
 
-from .bundle import DataLike, TensorData, WorkloadBundle
-from .registry import (BUILTINS, DEFAULT_WORKLOAD, GROUP, WorkloadEntry, as_bundle, get_workload,
-                       get_workload_spec, list_workloads, resolve, workload_entries)
-from .trace import TraceError, trace_workload
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> submodule defining it (loaded on first access)
+_LAZY = {
+    "DataLike": "bundle", "TensorData": "bundle", "WorkloadBundle": "bundle",
+    "BUILTINS": "registry", "DEFAULT_WORKLOAD": "registry", "GROUP": "registry", "WorkloadEntry": "registry",
+    "as_bundle": "registry", "get_workload": "registry", "get_workload_spec": "registry",
+    "list_workloads": "registry", "resolve": "registry", "workload_entries": "registry",
+    "TraceError": "trace", "trace_workload": "trace",
+}
 
 __all__ = [
     "BUILTINS", "DEFAULT_WORKLOAD", "DataLike", "GROUP", "TensorData", "TraceError", "WorkloadBundle",
     "WorkloadEntry", "as_bundle", "get_workload", "get_workload_spec", "list_workloads", "resolve",
     "trace_workload", "workload_entries",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None and name in ("bundle", "registry", "trace"):  # submodules as attributes, as before
+        return importlib.import_module(f".{name}", __name__)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,24 +1,28 @@
-"""What a workload is: a model factory, its data, and its hardware view."""
+"""What a workload is: a model factory, its data, and its hardware view.
+
+torch is imported where a model or a tensor is used, not at import: a layers-only bundle
+(a topology CSV) is made and read without it (issue 16).
+"""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterator, Optional, Union
-
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
 
 from hwmodels.workload import Workload
 
 from ..errors import UserError
-from .trace import trace_workload
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, Dataset
 
 #: ``prepare(x_batch, generator)``: turn a stored batch into model input; ``generator`` is
 #: given while training (random augmentation may use it) and ``None`` when evaluating.
-Prepare = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
+Prepare = Callable[["torch.Tensor", Optional["torch.Generator"]], "torch.Tensor"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +44,8 @@ class TensorData:
     def batches(self, batch_size: int, generator: Optional[torch.Generator] = None) -> Iterator[
             tuple[torch.Tensor, torch.Tensor]]:
         """(inputs, labels) batches; shuffled with ``generator`` when one is given (training)."""
+        import torch
+
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else None
         for start in range(0, n, batch_size):
@@ -50,7 +56,7 @@ class TensorData:
             yield xb, self.y[idx]
 
 
-DataLike = Union[TensorData, DataLoader, Dataset]
+DataLike = Union[TensorData, "DataLoader", "Dataset"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +122,10 @@ class WorkloadBundle:
         """The hardware view: explicit layers, else traced from a fresh model."""
         if self.layers is not None:
             return self.layers
+        import torch
+
+        from .trace import trace_workload
+
         # Shapes only: build and run the model on the meta device (no weights initialised, no
         # arithmetic); a model that cannot run there is traced on the CPU, with the same result.
         try:
@@ -156,6 +166,8 @@ class WorkloadBundle:
 
 
 def _to_meta(x: Any) -> Any:
+    import torch
+
     if isinstance(x, torch.Tensor):
         return x.to("meta")
     if isinstance(x, tuple):
@@ -166,6 +178,8 @@ def _to_meta(x: Any) -> Any:
 def model_factory_of(model: Any) -> Callable[[], nn.Module]:
     """A factory for ``model``: a module instance is deep-copied on each call (so every
     run starts from the same weights); a class or function is called."""
+    from torch import nn
+
     if isinstance(model, nn.Module):
         return lambda: copy.deepcopy(model)
     if callable(model):

@@ -210,13 +210,15 @@ def _dse(args, env, timeout=600):
 
 def test_cli_json_keys_and_plan_file(fixture_env, tmp_path):
     plan = tmp_path / "plan.json"
+    # --penalty 10: the cost is under the target from the first epoch (with the default 1 it only
+    # reached 4.99 <= 5 at epoch 4 of 8, a knife edge that CPUs with other float kernels missed)
     r = _dse(["allocate", "tiny_workload:workload", "--metric", "size", "--target", "5", "--epochs", "8",
-              "--finetune-epochs", "0", "--plan-out", str(plan), "--json", "--quiet"], fixture_env)
+              "--penalty", "10", "--finetune-epochs", "0", "--plan-out", str(plan), "--json", "--quiet"], fixture_env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("accuracy", "avg_weight_bits", "mac_bits", "latency_s"):
         assert isinstance(out[key], float), key
-    assert out["avg_weight_bits"] == pytest.approx(out["cost"]) and out["cost"] <= 5.0
+    assert out["target_met"] and out["avg_weight_bits"] == pytest.approx(out["cost"]) and out["cost"] <= 5.0
     assert DesignPoint.from_dict(json.loads(plan.read_text())).to_dict() == out["plan"]
     text = _dse(["allocate", "tiny_workload:workload", "--metric", "macbits", "--target", "5", "--epochs", "2",
                  "--finetune-epochs", "0", "--quiet"], fixture_env)

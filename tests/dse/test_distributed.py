@@ -87,26 +87,19 @@ epochs = 3
 """)
     storage = str(tmp_path / "runs" / "s.journal")
     args = ("search", str(cfg), "--storage", storage, "--quiet", "--no-report")
-    p = dse(*args, env=fixture_env, cwd=tmp_path)
-    handle = open_storage(storage)
-    deadline = time.time() + 300
     killed_number = None
-    while time.time() < deadline:
-        time.sleep(0.3)
-        try:
-            trials = optuna.load_study(study_name="killme", storage=handle.storage).get_trials()
-        except KeyError:
-            continue
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        running = [t for t in trials if t.state == TrialState.RUNNING and "point" in t.user_attrs]
-        if len(complete) >= 2 and running:
-            time.sleep(0.5)
-            os.kill(p.pid, signal.SIGKILL)
+    for _ in range(3):  # a kill that lands in the instant between two trials hits no trial: try again
+        p = dse(*args, env=fixture_env, cwd=tmp_path)
+        _kill_mid_trial(p, storage, "killme")
+        # what the kill interrupted, read after the process is gone (no timing window)
+        running = [t for t in optuna.load_study(study_name="killme", storage=open_storage(storage).storage)
+                   .get_trials() if t.state == TrialState.RUNNING]
+        assert len(running) <= 1
+        if running:
             killed_number = running[0].number
             break
-        assert p.poll() is None, p.communicate()
-    p.wait()
-    assert killed_number is not None, "never saw a running trial after two completed ones"
+    assert killed_number is not None, "three kills in a row missed every trial"
+    handle = open_storage(storage)
     before = {t.number: t.values for t in optuna.load_study(study_name="killme", storage=handle.storage).get_trials()
               if t.state == TrialState.COMPLETE}
     p = dse(*args, env=fixture_env, cwd=tmp_path)
@@ -120,4 +113,25 @@ epochs = 3
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == by_number[killed_number].params
-    assert len(trials) == 6 + 1  # the budget, plus the failed attempt that was retried
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(trials) == 6 + len(failed)  # the budget, plus each failed attempt that was retried
+
+
+def _kill_mid_trial(p, storage: str, name: str) -> None:
+    """SIGKILL ``p`` as soon as a trial after two completed ones is running."""
+    handle = open_storage(storage)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            trials = optuna.load_study(study_name=name, storage=handle.storage).get_trials()
+        except KeyError:
+            continue
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING and "point" in t.user_attrs]
+        if len(complete) >= 2 and running:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            return
+        assert p.poll() is None, p.communicate()
+    raise AssertionError("never saw a running trial after two completed ones")

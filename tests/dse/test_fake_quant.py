@@ -126,3 +126,102 @@ def test_mse_init_beats_max_clip_at_low_bits():
     err_learned = ((wq(w) - w) ** 2).mean()
     err_max = ((fake_quantize(w, s) - w) ** 2).mean()
     assert err_learned < 0.8 * err_max
+
+
+# --- the fused LSQ node against the composed torch ops it replaces (bit-identical) ---
+
+import math  # noqa: E402
+
+from dse.quant.fake import grad_scale, ste  # noqa: E402
+
+
+def composed_weight(wq: WeightQuantizer, w: torch.Tensor) -> torch.Tensor:
+    """The weight quantizer as plain autograd ops (the implementation before the fused node)."""
+    g = wq._gscale
+    if isinstance(g, torch.Tensor):
+        g = g.to(wq.alpha.dtype)
+    a = grad_scale(wq.alpha, g).abs().clamp_min(1e-8)
+    a = a.view((-1,) + (1,) * (w.ndim - 1)) if wq.per_row else a
+    c = torch.clamp(w / a, -1, 1)
+    return ste(c, wq._quant(c)) * a
+
+
+def composed_act(aq: ActQuantizer, x: torch.Tensor) -> torch.Tensor:
+    n = aq._levels_n()
+    per_item = x[0].numel() if x.ndim > 1 else x.numel()
+    a = grad_scale(aq.alpha, 1.0 / math.sqrt(per_item * n)).abs().clamp_min(1e-8)
+    c = torch.clamp(x / a, -1.0 if bool(aq.signed) else 0.0, 1.0)
+    return ste(c, aq._quant(c)) * a
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().view(torch.int32)
+
+
+def _grads(fn, module, x, upstream):
+    for p in (x, module.alpha):
+        p.grad = None
+    out = fn(x)
+    out.backward(upstream)
+    return out, x.grad.clone(), module.alpha.grad.clone()
+
+
+WEIGHT_SCHEMES = [QuantScheme("fixed", 4), QuantScheme("fixed", 8, granularity="per_tensor"), QuantScheme("pow2", 4),
+                  QuantScheme("sp2", 5), QuantScheme("term", 8, term_budget=12, group_size=4),
+                  QuantScheme("term", 6, term_budget=3, group_size=1, term_encoding="csd"),
+                  QuantScheme("msq", 4, sp2_fraction=0.5), QuantScheme.with_row_bits([2, 3, 4, 5, 6, 8])]
+
+
+@pytest.mark.parametrize("scheme", WEIGHT_SCHEMES, ids=lambda s: s.kind + str(s.w_bits) + s.granularity)
+def test_fused_weight_quantizer_is_bit_identical_to_composed_ops(scheme):
+    torch.manual_seed(5)
+    w = torch.randn(6, 4, 3, 3)
+    wq = WeightQuantizer(scheme, w)
+    with torch.no_grad():  # move the clip off its init so some weights sit outside, one exactly on it
+        wq.alpha.mul_(0.8)
+        w[0, 0, 0, 0] = wq.alpha.reshape(-1)[0].abs()  # t == 1 exactly: clamp's gradient passes there
+    w.requires_grad_(True)
+    up = torch.randn(w.shape)
+    fused = _grads(wq, wq, w, up)
+    ref = _grads(lambda v: composed_weight(wq, v), wq, w, up)
+    for got, expect in zip(fused, ref):
+        assert torch.equal(_bits(got), _bits(expect))
+
+
+@pytest.mark.parametrize("spec", ["fixed:4,a_bits=4", "fixed:8,a_bits=8",
+                                  "term:8,term_budget=12,group_size=4,a_term_budget=3"])
+@pytest.mark.parametrize("signed", [True, False])
+def test_fused_act_quantizer_is_bit_identical_to_composed_ops(spec, signed):
+    torch.manual_seed(6)
+    x0 = torch.randn(8, 4, 5, 5)
+    x0 = x0 if signed else torch.relu(x0)  # unsigned: many exact zeros, on the clip's lower bound
+    aq = ActQuantizer(QuantScheme.parse(spec))
+    aq(x0)  # first batch fixes signedness and the clip (max|x| is on the grid: t == 1 exactly there)
+    if signed:
+        with torch.no_grad():
+            aq.alpha.neg_()  # a clip that went negative in training: |alpha| is used, its sign flips the gradient
+    x = x0.clone().requires_grad_(True)
+    up = torch.randn(x.shape)
+    fused = _grads(aq, aq, x, up)
+    ref = _grads(lambda v: composed_act(aq, v), aq, x, up)
+    for got, expect in zip(fused, ref):
+        assert torch.equal(_bits(got), _bits(expect))
+
+
+def test_weight_quantization_is_reused_in_evaluation_until_something_changes():
+    torch.manual_seed(7)
+    lin = torch.nn.Linear(16, 8)
+    wq = WeightQuantizer(QuantScheme("term", 8, term_budget=6, group_size=4), lin.weight)
+    with torch.no_grad():
+        first = wq(lin.weight)
+        assert wq(lin.weight) is first  # cached
+        lin.weight.add_(0.05)  # the optimizer's in-place update: recomputed
+        second = wq(lin.weight)
+        assert second is not first
+        assert torch.equal(second, composed_weight(wq, lin.weight))
+        wq.alpha.mul_(0.9)
+        assert torch.equal(wq(lin.weight), composed_weight(wq, lin.weight))
+        wq.set_scheme(QuantScheme("term", 8, term_budget=2, group_size=4))
+        assert torch.equal(wq(lin.weight), composed_weight(wq, lin.weight))
+    out = wq(lin.weight)  # training: never the cache, gradients flow
+    assert out.requires_grad

@@ -180,3 +180,34 @@ ranges = {rows = [8, 32], cols = [8, 32]}
     assert "trial" in r.stdout and "latency_s" in r.stdout and "(baseline)" in r.stdout or "#" in r.stdout
     r = dse("studies", cwd=tmp_path)
     assert r.returncode == 0 and "cli-hw" in r.stdout and " 15 " in r.stdout
+
+
+def test_a_complete_study_says_so_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    from dse.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "hw.toml"
+    cfg.write_text("""
+[study]
+name = "done"
+objectives = ["latency_s", "lut"]
+fidelity = "none"
+trials = 3
+baselines = []
+[workload]
+name = "resnet18"
+[space]
+kinds = ["fixed"]
+w_bits = [8]
+a_bits = [8]
+""")
+    assert main(["search", "hw.toml", "--quiet", "--no-report"]) == 0
+    size = (tmp_path / "runs" / "dse.journal").stat().st_size
+    capsys.readouterr()
+    assert main(["search", "hw.toml", "--quiet", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert ("study 'done' is complete: 3 of 3 trials done, nothing to run. To run more, raise the budget: "
+            "dse search hw.toml --quiet --no-report --trials 13") in err
+    study = optuna.load_study(study_name="done", storage=open_storage("runs/dse.journal").storage)
+    assert len(study.trials) == 3
+    assert (tmp_path / "runs" / "dse.journal").stat().st_size - size < 2000  # only the target attr rewritten

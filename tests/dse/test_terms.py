@@ -159,3 +159,128 @@ def test_float_per_value_fast_path_matches_reference(values, budget):
     got = term_quantize(torch.tensor(values, dtype=torch.float32), budget, 1)
     assert got.dtype == torch.float32
     assert got.long().tolist() == ref_term_quantize(values, budget, 1, "binary")
+
+
+# --- every computation path against the reference, on random and adversarial groups ---
+
+from dse.quant import terms as _terms  # noqa: E402  (internal paths, to check each is covered)
+
+
+def _path(top: int, group: int, encoding: str) -> str:
+    """Which method term_quantize uses for values up to |top| in groups of ``group``."""
+    vbits = top.bit_length()
+    if vbits > _terms._TABLE_MAX_BITS:
+        return "per-plane"
+    if group == 1:
+        return "per-value table"
+    _, _, n_pos, max_terms = _terms._value_tables(vbits, encoding, "cpu")
+    w, swar, per_word = _terms._table_mode(n_pos, max_terms, group)
+    return "packed" if swar else ("unpacked" if n_pos <= per_word else "unpacked, several words")
+
+
+PATH_CASES = [(127, 1), (127, 3), (127, 16), (127, 40), (255, 200), (32767, 16), (65535, 33), (2**20, 5),
+              (2**40, 16)]
+
+
+def _adversarial_rows(top: int, group: int, encoding: str, rng) -> np.ndarray:
+    n = 3 * group + 1  # a short last group too
+    most_terms = int("01" * 32, 2) & top if encoding == "csd" else top  # CSD: 0b0101.. has the most terms
+    rows = [
+        rng.integers(-top, top + 1, size=n),  # random
+        np.zeros(n, dtype=np.int64),  # all-zero groups
+        np.full(n, top),  # ties everywhere: same value, same terms
+        np.where(np.arange(n) % 2 == 0, most_terms, -most_terms),  # most terms per value, alternating sign
+        np.where(rng.random(n) < 0.5, 0, rng.integers(-top, top + 1, size=n)),  # sparse
+        np.full(n, -(1 << (top.bit_length() - 1))),  # one term each, all in the same plane: pure tie order
+    ]
+    return np.stack(rows).astype(np.int64)
+
+
+@pytest.mark.parametrize("encoding", ["binary", "csd"])
+@pytest.mark.parametrize("top,group", PATH_CASES)
+def test_every_path_matches_reference(top, group, encoding):
+    rng = np.random.default_rng(top % 1000 + group)
+    a = _adversarial_rows(top, group, encoding, rng)
+    per_group_terms = sorted({int(count_terms(a[:, i:i + group], encoding).sum(1).max())
+                              for i in range(0, a.shape[1], group)})
+    # budgets below, at and above a group's term count, and far above anything
+    budgets = sorted({0, 1, 2, group, group + 1, 3 * group, 10**6}
+                     | {t + d for t in per_group_terms for d in (-1, 0, 1) if t + d >= 0})
+    for k in budgets:
+        got = term_quantize(a, k, group, encoding)
+        for row, got_row in zip(a, got):
+            assert got_row.tolist() == ref_term_quantize(row.tolist(), k, group, encoding), (k, row[:8])
+
+
+def test_path_cases_cover_every_method():
+    paths = {_path(top, g, enc) for top, g in PATH_CASES for enc in ("binary", "csd")}
+    assert paths == {"per-value table", "packed", "unpacked", "unpacked, several words", "per-plane"}
+
+
+@pytest.mark.parametrize("encoding", ["binary", "csd"])
+@pytest.mark.parametrize("group", [1, 4, 16, 64])
+def test_per_row_budgets(group, encoding):
+    rng = np.random.default_rng(group)
+    a = rng.integers(-127, 128, size=(6, 3 * group + 1))
+    a[2] = 0  # an all-zero row
+    a[3] = 85  # ties, 4 CSD terms each
+    a[4] = 85 if encoding == "csd" else 127  # every value with the most terms: budget far above them
+    budgets = np.array([0, 1, 5, 2 * group, 10**6, 3])
+    got = term_quantize(a, budgets, group, encoding)
+    for row, k, got_row in zip(a, budgets, got):
+        assert got_row.tolist() == ref_term_quantize(row.tolist(), int(k), group, encoding)
+    # rows on axis 0 of a 3-D tensor, groups along the last axis or axis 1; same container back
+    t = torch.tensor(rng.integers(-127, 128, size=(3, 4, 2 * group)), dtype=torch.float32)
+    for dim in (-1, 1):
+        got_t = term_quantize(t, torch.tensor([2, 0, 7]), group, encoding, dim=dim)
+        assert isinstance(got_t, torch.Tensor) and got_t.dtype == torch.float32
+        for i, k in enumerate([2, 0, 7]):
+            np.testing.assert_array_equal(got_t[i].numpy(), term_quantize(t[i].numpy(), k, group, encoding,
+                                                                          dim=-1 if dim == -1 else 0))
+
+
+def test_per_row_budgets_rejected_when_they_do_not_match():
+    a = np.zeros((3, 8), dtype=np.int64)
+    with pytest.raises(ValueError, match="per-row budgets"):
+        term_quantize(a, [1, 2], 4)
+    with pytest.raises(ValueError, match="per-row budgets"):
+        term_quantize(a, [1, 2, 3], 4, dim=0)
+    with pytest.raises(ValueError, match="per-row budgets"):
+        term_quantize(np.zeros(8), [1] * 8, 4)
+    with pytest.raises(ValueError, match=">= 0"):
+        term_quantize(a, [1, -2, 3], 4)
+
+
+@pytest.mark.parametrize("encoding", ["binary", "csd"])
+def test_table_method_matches_per_plane_method_on_a_weight_tensor(encoding):
+    """The fast method against the per-plane one (an independent algorithm) on a conv
+    weight's worth of values, every budget from 0 past the group's most terms."""
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(32, 576, generator=g)
+    q = torch.round(w / w.abs().max() * 127).to(torch.int64)
+    for k in list(range(0, 40)) + list(range(40, 16 * 7 + 2, 9)):
+        fast = _terms._term_quantize_rows(q, k, 16, encoding, torch.int64)
+        slow = _terms._plane_rows(q, k, 16, encoding)
+        assert torch.equal(fast, slow), k
+
+
+def test_divided_result_is_bit_identical_to_dividing_after():
+    """fake quantization reads kept / n straight from the table: same float32 bits."""
+    g = torch.Generator().manual_seed(4)
+    q = torch.round(torch.randn(32, 100, generator=g).clamp(-1, 1) * 127)
+    for group, k in [(1, 2), (16, 9), (5, 3)]:
+        direct = _terms._term_quantize_rows(q, k, group, "csd", torch.float32, 127)
+        after = term_quantize(q, k, group, "csd") / 127
+        assert torch.equal(direct.view(torch.int32), after.view(torch.int32))
+
+
+def test_edge_inputs_keep_type_and_are_not_modified():
+    assert term_quantize(np.array([], dtype=np.int64), 2, 4).shape == (0,)
+    assert term_quantize(np.zeros((3, 0)), 2, 4).shape == (3, 0)
+    assert term_quantize(np.array([True, False, True]), 1, 2).tolist() == [True, False, True]
+    t = torch.tensor([[3, 5, 6, 7], [9, 10, 11, 12]], dtype=torch.int32)
+    view = t[:, ::2]  # non-contiguous int32: used as it is, never shifted in place
+    got = term_quantize(view, 1, 2)
+    assert got.dtype == torch.int32 and got.tolist() == [[0, 4], [8, 0]]
+    assert t.tolist() == [[3, 5, 6, 7], [9, 10, 11, 12]]
+    assert term_quantize(torch.tensor(7.0), 2).item() == 6.0

@@ -284,6 +284,128 @@ def test_cli_topology_csv_round_trips_through_scalesim_reader(tmp_path, capsys):
     assert [(l.name, l.M, l.K, l.N) for l in back.layers] == [(l.name, l.M, l.K, l.N) for l in spec.layers]
     mb = tmp_path / "mb.csv"
     assert main(["workload", "show", "mobilenetv2", "--topology-out", str(mb)]) == 0
-    assert read_topology(mb).macs == get_workload_spec("mobilenetv2").macs  # depthwise: one row per group
+    assert read_topology(mb).macs == get_workload_spec("mobilenetv2").macs  # depthwise: one DP row per layer
+    assert len(mb.read_text().splitlines()) == 1 + 53
     assert main(["workload", "show", "digits", "--topology-out", str(tmp_path / "no" / "dir.csv")]) == 2
     assert "--topology-out" in capsys.readouterr().err
+
+
+# --- PyTorch classes as they are ---------------------------------------------------------------
+
+CLASSES = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self, width=8, num_classes=10):
+            super().__init__()
+            self.stem = nn.Conv2d(3, width, 3, padding=1)
+            self.dw = nn.Conv2d(width, width, 3, padding=1, groups=width)
+            self.grouped = nn.Conv2d(width, 2 * width, 1, groups=4)
+            self.fc = nn.Linear(2 * width, num_classes)
+
+        def forward(self, x):
+            x = torch.relu(self.grouped(torch.relu(self.dw(torch.relu(self.stem(x))))))
+            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    class NeedsArgs(nn.Module):
+        def __init__(self, channels, depth, bias=False):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, bias=bias)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            if x.sum() > 0:
+                return self.fc(x)
+            return x
+""")
+
+
+@pytest.fixture
+def class_module(tmp_path, monkeypatch):
+    (tmp_path / "zoo_mod.py").write_text(CLASSES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "zoo_mod"
+
+
+def test_model_class_as_is_depthwise_and_grouped_are_one_row_each(class_module):
+    b = get_workload(f"{class_module}:Net", input_shape=(3, 16, 16))
+    assert not b.has_data and b.description.startswith("Net (zoo_mod), input (3, 16, 16)")
+    spec = b.spec
+    assert spec.layer_names == ("stem", "dw", "grouped", "fc")
+    dw, g = spec.layer("dw"), spec.layer("grouped")
+    # depthwise: one row, 8 groups of M x 9 x 1; grouped 1x1: 4 groups of M x 2 x 4
+    assert (dw.groups, dw.M, dw.K, dw.N, dw.macs) == (8, 256, 9, 8, 256 * 9 * 8)
+    assert (g.groups, g.K, g.N, g.n_per_group, g.macs) == (4, 2, 16, 4, 256 * 2 * 16)
+    wider = get_workload(f"{class_module}:Net", input_shape=[3, 8, 8], width=16, num_classes=3).spec
+    assert wider.layer("dw").groups == 16 and wider.layer("fc").N == 3 and wider.layer("stem").M == 64
+
+
+def test_model_zoo_class_matches_the_builtin_network():
+    """torchvision-layout MobileNetV2 named as a class: the same 53 rows (17 depthwise, one
+    row each, not one per channel) as the built-in workload."""
+    spec = get_workload("dse.workloads.shapes:MobileNetV2", input_shape="3,224,224").spec
+    ref = get_workload_spec("mobilenetv2")
+    rows = [(l.name, l.M, l.K, l.N, l.groups) for l in spec.layers]
+    assert rows == [(l.name, l.M, l.K, l.N, l.groups) for l in ref.layers] and len(rows) == 53
+    assert sum(l.groups > 1 for l in spec.layers) == 17 and spec.macs == 300_774_272
+
+
+def test_model_class_errors_are_one_line(class_module, capsys):
+    with pytest.raises(UserError, match=r"class NeedsArgs needs constructor argument\(s\) channels, depth; give "
+                                        r"them as kwargs = \{channels = \.\.\., depth = \.\.\.\}"):
+        get_workload(f"{class_module}:NeedsArgs", input_shape=(3, 8, 8))
+    assert get_workload(f"{class_module}:NeedsArgs", input_shape=(3, 8, 8), channels=3, depth=1).spec.layer(
+        "conv").M == 36
+    with pytest.raises(UserError, match="class Net takes no argument"):
+        get_workload(f"{class_module}:Net", input_shape=(3, 8, 8), depth=3)
+    with pytest.raises(UserError, match=r"needs the shape of one input.*--input-shape C,H,W"):
+        get_workload(f"{class_module}:Net")
+    with pytest.raises(UserError, match="torch.fx cannot trace Branchy"):
+        _ = get_workload(f"{class_module}:Branchy", input_shape=(4,)).spec
+    with pytest.raises(UserError, match="only a model class"):
+        get_workload("digits", input_shape=(1, 8, 8))
+    assert main(["workload", "show", f"{class_module}:NeedsArgs", "--input-shape", "3,8,8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "channels, depth" in err
+    assert main(["workload", "show", f"{class_module}:Net", "--input-shape", "3,8,8", "-o", "width=4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dw\s+conv\s+64\s+9\s+4\s+4\s", out, re.M), out  # M K N groups
+
+
+def test_model_class_in_a_config(class_module):
+    from dse.config import parse_config
+
+    cfg = parse_config({"study": {"objectives": ["latency_s", "lut"], "fidelity": "none"},
+                        "workload": {"name": f"{class_module}:Net", "input_shape": [3, 12, 12],
+                                     "kwargs": {"width": 4}}})
+    assert dict(cfg.workload_options) == {"width": 4, "input_shape": [3, 12, 12]}
+    spec = get_workload_spec(cfg.workload, **dict(cfg.workload_options))
+    assert spec.layer("dw").groups == 4 and spec.layer("stem").M == 144
+    with pytest.raises(UserError, match=r"workload.input_shape: expected a list of positive integers"):
+        parse_config({"workload": {"name": f"{class_module}:Net", "input_shape": [3, 0]}})
+
+
+SCALESIM = Path(__file__).parents[1] / "hwmodels" / "data" / "scalesim"
+
+
+def test_scalesim_topology_file_is_a_workload(capsys):
+    path = str(SCALESIM / "DeepBench_DenseMatrixMultiplication.csv")
+    assert main(["workload", "show", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"topology {path}: line 56: layer 'DeepSpeech_1' repeats line 10; renamed 'DeepSpeech_1_2'")
+    assert sum(line.startswith("topology ") for line in out) == 6
+    spec = get_workload_spec(path)
+    assert len(spec.layers) == 84 and "DeepSpeech_6_2" in spec.layer_names
+    bad = str(SCALESIM / "Sentimental_seqLSTM_short.csv")
+    assert main(["workload", "show", bad]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"dse: error: workload: {bad}:6: field 'sparsity' (column 9): expected a ratio N:M such as 1:1 "
+                   "(or a '#' note), got '1'\n")

@@ -49,7 +49,8 @@ def test_user_device_is_usable_by_models(extra_device):
     model = get_model("systolic")
     assert "TESTPART" in {k.name: k for k in model.knobs()}["device"].choices
     w = Workload.chain("w", [LayerSpec.gemm("g", 64, 64, 64)])
-    report = model.evaluate(w, DesignPoint.make(knobs={"device": "TESTPART", "rows": 16, "cols": 16}))
+    # 16 x 32 lanes of 8x8, two per DSP48E1 (FINN's packing) = 256 slices > 240
+    report = model.evaluate(w, DesignPoint.make(knobs={"device": "TESTPART", "rows": 16, "cols": 32}))
     assert report.device == "TESTPART" and report.capacity.dsp == 240.0
     assert report.resources.dsp == 256.0 and report.violations == ("dsp: 256 > 240 (+16, 106.7%)",)
 
@@ -58,6 +59,7 @@ def test_user_device_is_usable_by_models(extra_device):
     ("lut", -1, "lut: must be a non-negative integer"),
     ("dsp_gen", "DSP58", "dsp_gen: must be one of DSP48E1, DSP48E2"),
     ("process_nm", 0, "process_nm: must be a positive number"),
+    ("static_power_w", -0.1, "static_power_w: must be a non-negative number of watts"),
 ])
 def test_device_validation(field, value, msg):
     kw = dict(name="X", family="f", lut=1, ff=1, dsp=1, bram18=1, uram=0, dsp_gen="DSP48E1",

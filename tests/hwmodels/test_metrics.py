@@ -20,11 +20,12 @@ def test_avg_weight_bits_is_weight_count_weighted():
 def test_term_pairs():
     p = DesignPoint.make({"a": QuantScheme("term", 8, 8, term_budget=6, group_size=4, a_term_budget=3),
                           "b": QuantScheme("sp2", 4, 4)})
-    # a: 6/4 = 1.5 weight terms x 3 act terms; b: 2 terms x 3 (4-bit activations: 3 magnitude bits)
-    assert term_pairs(W, p) == 1000 * 1.5 * 3 + 600 * 2 * 3
+    # a: 6/4 = 1.5 weight terms x 3 act terms; b: 2 terms x 4 (4-bit unsigned activations: 4 magnitude
+    # bits; the old 3 priced them as signed, issue 11 problem 6)
+    assert term_pairs(W, p) == 1000 * 1.5 * 3 + 600 * 2 * 4
     m = metrics(W, p)
-    assert [l.term_pairs for l in m.layers] == [4500.0, 3600.0]
-    assert m.summary()["term_pairs"] == 8100.0
+    assert [l.term_pairs for l in m.layers] == [4500.0, 4800.0]
+    assert m.summary()["term_pairs"] == 9300.0
 
 
 def test_default_scheme_and_unknown_layer():

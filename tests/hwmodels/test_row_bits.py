@@ -63,8 +63,9 @@ def test_metrics_count_each_row_at_its_width():
     assert mac_bits(W, p) == 64 * 64 * bits                      # M x K MACs per row x its bits
     assert avg_weight_bits(W, p) == 64 * bits / (64 * 32) == 6.0  # K weights per row
     assert metrics(W, p).weight_bits == 64 * bits
-    # term-serial terms: w - 1 magnitude bits per row, 7 terms per 8-bit activation
-    assert term_pairs(W, p) == 64 * 64 * (bits - 32) * 7
+    # term-serial terms: w - 1 magnitude bits per row, 8 terms per 8-bit unsigned activation
+    # (was 7: activations were priced signed, issue 11 problem 6)
+    assert term_pairs(W, p) == 64 * 64 * (bits - 32) * 8
     uniform = point(QuantScheme("fixed", 6, 8))
     assert mac_bits(W, uniform) == mac_bits(W, p)  # same mean width -> same MACs x bits
 
@@ -120,8 +121,9 @@ def test_termserial_rows_take_their_own_terms():
     m = get_model("termserial")
     s = QuantScheme.with_row_bits((8,) * 16 + (4,) * 16, 8)
     rep = m.evaluate(W, point(s))
-    # fold 1: 7 terms x 7 activation terms per MAC, fold 2: 3 x 7
-    assert rep.layers[0].cycles == 4 * ((64 * 49 + 30) + (64 * 21 + 30)) - 1
+    # fold 1: 7 terms x 8 activation terms per MAC, fold 2: 3 x 8 (unsigned 8-bit activations;
+    # was x 7, issue 11 problem 6)
+    assert rep.layers[0].cycles == 4 * ((64 * 56 + 30) + (64 * 24 + 30)) - 1
     assert rep.term_pairs == term_pairs(W, point(s))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hwmodels import DesignPoint, LayerSpec, QuantScheme, Unsupported, Workload, get_model
+from hwmodels import DesignPoint, EnergyModel, LayerSpec, QuantScheme, Unsupported, Workload, get_device, get_model
+from hwmodels.arith import (accumulator_bits, array_overhead, dsp_lanes, fixed_dsp, pe_cost, product_bits,
+                            sp2_shift)
 from hwmodels.hetero import balanced_split, route_rows
 from hwmodels.metrics import mac_bits, term_pairs
 
@@ -43,12 +45,13 @@ def test_termserial_cycles_follow_term_budgets():
     # term budget 6 per group of 4 weights, activations at 3 terms: 16 groups x 6 x 3 per fold
     t = QuantScheme("term", 8, 8, term_budget=6, group_size=4, a_term_budget=3)
     assert cycles(m, t) == 16 * (16 * 6 * 3 + 30) - 1
-    # fixed 8-bit: every term, 7 x 7 pairs per MAC
-    assert cycles(m, QuantScheme("fixed", 8, 8)) == 16 * (64 * 49 + 30) - 1
-    # msq 4-bit, half the 64 rows SP2 (2 terms) and half fixed (3 terms), activations 3 terms:
-    # each class gets its own 2 column folds of 16: 4 row folds x 2 x ((64*2*3 + 30) + (64*3*3 + 30)) - 1
+    # fixed 8-bit: every term, 7 weight x 8 activation terms per MAC (activations are
+    # unsigned after ReLU: a_bits magnitude bits, issue 11 problem 6; was 7 x 7)
+    assert cycles(m, QuantScheme("fixed", 8, 8)) == 16 * (64 * 56 + 30) - 1
+    # msq 4-bit, half the 64 rows SP2 (2 terms) and half fixed (3 terms), activations 4 terms:
+    # each class gets its own 2 column folds of 16: 4 row folds x 2 x ((64*2*4 + 30) + (64*3*4 + 30)) - 1
     msq = QuantScheme("msq", 4, 4, sp2_fraction=0.5)
-    assert cycles(m, msq) == 4 * 2 * ((384 + 30) + (576 + 30)) - 1
+    assert cycles(m, msq) == 4 * 2 * ((512 + 30) + (768 + 30)) - 1
     p = DesignPoint.make(default_scheme=t)
     assert m.evaluate(W, p).term_pairs == term_pairs(W, p) == 64 ** 3 * 1.5 * 3
 
@@ -80,20 +83,32 @@ def test_hetero_shares_sp2_layers_and_falls_back_when_dsp_cannot():
 
 
 def test_hetero_resources_are_both_arrays():
+    """Both arrays' lanes (lane prices are the calibrated ones of hwmodels.arith), one
+    sequencer and a requantisation unit per output column of either array."""
     m = get_model("hetero", device="XC7Z020")
-    rep = m.evaluate(W, DesignPoint.make(knobs={"fixed_cols": 16, "sp2_cols": 16},
-                                         default_scheme=QuantScheme("msq", 4, 4, sp2_fraction=0.5)))
-    # DSP array: 16x16 4x4-bit lanes, two per DSP48E1 -> 128 DSPs, (2-1)*10/2 = 5 LUTs per lane
-    # SP2 array: 16x16 lanes of 7 + 5 + 8 + (9 + 6) = 35 LUTs (accumulator 9 + ceil(log2 64))
-    assert rep.resources.dsp == 128
-    assert rep.resources.lut == 256 * 5 + 256 * 35
+    msq = QuantScheme("msq", 4, 4, sp2_fraction=0.5)
+    rep = m.evaluate(W, DesignPoint.make(knobs={"fixed_cols": 16, "sp2_cols": 16}, default_scheme=msq))
+    em = EnergyModel.for_device(get_device("XC7Z020"))
+    fixed4, sp2_4 = QuantScheme("fixed", 4, 4, "per_row"), QuantScheme("sp2", 4, 4, "per_row")
+    dsp_lane = pe_cost("dsp", fixed4, 64, "DSP48E1", em)
+    sp2_lane = pe_cost("shift", sp2_4, 64, "DSP48E1", em)
+    # DSP array: 16x16 4x4-bit lanes, three per DSP48E1 (dsp_packing) -> ceil(256 / 3) = 86 DSPs
+    assert dsp_lanes("DSP48E1", 4, 4) == 3 and rep.resources.dsp == 86
+    acc = max(accumulator_bits(product_bits(s), 64) for s in (fixed4, sp2_4))
+    overhead = array_overhead(32, 4, acc, "DSP48E1").lut
+    assert rep.resources.lut == pytest.approx(256 * dsp_lane.lut + 256 * sp2_lane.lut + overhead)
 
 
 def test_balanced_split_by_hand():
-    # XC7Z020: 220 DSP48E1 x 2 four-bit lanes / 16 rows = 27 columns; DSP lanes 5 LUTs each
-    # -> 2160 LUTs; SP2 lane 7 + 5 + 8 + 22 = 42 LUTs; (0.7 x 53200 - 2160) / (16 x 42) = 52.2
+    # XC7Z020: 220 DSP48E1 x 3 four-bit lanes / 16 rows = 41 columns; the SP2 array takes
+    # what the DSP array leaves of 70 % of 53,200 LUTs, at the calibrated lane prices
     s = balanced_split("XC7Z020", rows=16, w_bits=4, a_bits=4)
-    assert (s.fixed_cols, s.sp2_cols) == (27, 52)
-    assert s.sp2_fraction == pytest.approx(52 / 79)
+    em = EnergyModel.for_device(get_device("XC7Z020"))
+    acc = lambda k: accumulator_bits(product_bits(QuantScheme(k, 4, 4)), 4608)  # noqa: E731
+    dsp_lane = fixed_dsp(4, 4, acc("fixed"), "DSP48E1", em)
+    sp2_lane = sp2_shift(4, 4, acc("sp2"), em, "DSP48E1")
+    assert s.fixed_cols == 220 * 3 // 16 == 41
+    assert s.sp2_cols == int((0.7 * 53_200 - 16 * 41 * dsp_lane.lut) // (16 * sp2_lane.lut)) > 0
+    assert s.sp2_fraction == pytest.approx(s.sp2_cols / (s.sp2_cols + 41))
     big = balanced_split("XC7Z045", rows=16)
-    assert big.fixed_cols == 900 * 2 // 16 and big.sp2_cols > 0
+    assert big.fixed_cols == 900 * 3 // 16 and big.sp2_cols > 0

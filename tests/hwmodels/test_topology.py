@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hwmodels import LayerSpec, Workload, read_topology, write_topology
-from hwmodels.topology import scalesim_ofmap
+from hwmodels.topology import load_topology, scalesim_ofmap
 
 DATA = Path(__file__).parent / "data" / "scalesim_reference.json"
 CONV_HEAD = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
@@ -80,9 +80,6 @@ def test_bad_gemm_and_file_level_errors(tmp_path):
     p = write(tmp_path, "Layer, M, N, K,\nfc, 10, -3, 4,\n")
     with pytest.raises(ValueError, match=r":2: field 'N' \(column 3\): expected a positive integer, got -3"):
         read_topology(p)
-    dup = write(tmp_path, CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\na, 8, 8, 3, 3, 4, 4, 1,\n", "dup.csv")
-    with pytest.raises(ValueError, match=r"dup.csv:3: field 'Layer name' .*duplicate layer name 'a' \(first on line 2\)"):
-        read_topology(dup)
     with pytest.raises(ValueError, match="must be a header"):
         read_topology(write(tmp_path, "a, 8, 8, 3, 3, 4, 4, 1,\n", "nohead.csv"))
     with pytest.raises(ValueError, match="no layers after the header"):
@@ -133,3 +130,150 @@ def test_reference_geometries_read_like_scalesim(tmp_path):
     for layer in read_topology(write(tmp_path, text, "g.csv")).layers:
         r = gemm[layer.name]
         assert (layer.M, layer.K, layer.N) == (r["gemm_M"], r["gemm_K"], r["gemm_N"])
+
+
+# --- SCALE-Sim's own files, as SCALE-Sim 3.x reads them -------------------------------------
+
+SCALESIM = Path(__file__).parent / "data" / "scalesim"  # copies with attribution: README.md there
+
+
+def scalesim_layers(path: Path, gemm: bool) -> list[list]:
+    """SCALE-Sim 3.x's reader, transcribed from scalesim/topology_utils.py (scale-sim-v3
+    fab89b7, MIT): load_arrays_conv / load_arrays_gemm + append_topo_arrays. Each entry:
+    name, ifmap h, ifmap w, filter h, filter w, channels, filters, stride h, stride w, N, M."""
+    out, first = [], True
+    for row in path.read_text().splitlines():
+        row = row.strip()
+        if first or row == "":
+            first = False
+            continue
+        elems = row.split(",")[:-1]
+        if gemm:
+            assert len(elems) > 3
+            if len(elems) < 5:
+                elems.append("1:1")
+            sr = elems[4].strip().split(":")
+            m, n, k = (e.strip() for e in elems[1:4])
+            entries = [[elems[0].strip(), m, k, 1, k, 1, n, 1, 1, sr[0], sr[1]]]
+        else:
+            elems = elems[0:8] + [elems[7]] + elems[8:]
+            if len(elems) < 10:
+                elems.append("1:1")
+            sr = elems.pop().strip().split(":")
+            elems += [sr[0], sr[1]]
+            if "DP" in elems[0].strip():
+                entries = [[elems[0].strip() + f"Channel_{c}", *elems[1:5], "1", *elems[6:]]
+                           for c in range(int(elems[5].strip()))]
+            else:
+                entries = [[elems[0].strip(), *elems[1:]]]
+        for e in entries:
+            entry = [e[0]] + [int(str(x).strip()) for x in e[1:]]
+            assert entry[3] <= entry[1] and entry[4] <= entry[2]
+            out.append(entry)
+    return out
+
+
+def scalesim_macs(entry: list) -> int:
+    _, ih, iw, fh, fw, ch, nf, sh, sw = entry[:9]
+    return scalesim_ofmap(ih, fh, sh) * scalesim_ofmap(iw, fw, sw) * fh * fw * ch * nf
+
+
+@pytest.mark.parametrize("name, gemm, layers", [
+    ("alexnet.csv", False, 5),
+    ("mobilnet_paper.csv", False, 28),           # '#dw' notes after the last comma
+    ("DeepBench_DenseMatrixMultiplication.csv", False, 84),  # 6 names repeated
+    ("vit_s.csv", True, 5),                      # GEMM (M, N, K)
+])
+def test_scalesim_files_read_as_scalesim_reads_them(name, gemm, layers):
+    path = SCALESIM / name
+    ref = scalesim_layers(path, gemm)
+    topo = load_topology(path)
+    w = topo.workload
+    assert topo.fmt == ("gemm" if gemm else "conv")
+    assert len(w.layers) == len(ref) == layers
+    for ours, theirs in zip(w.layers, ref):  # no DP rows in these files: one row, one layer
+        assert ours.macs == scalesim_macs(theirs), ours.name
+        assert ours.name.startswith(theirs[0])
+    assert len(set(w.layer_names)) == len(w.layers)
+
+
+def test_repeated_names_renamed_in_file_order():
+    topo = load_topology(SCALESIM / "DeepBench_DenseMatrixMultiplication.csv")
+    assert [str(r) for r in topo.renamed[:2]] == [
+        "line 56: layer 'DeepSpeech_1' repeats line 10; renamed 'DeepSpeech_1_2'",
+        "line 57: layer 'DeepSpeech_2' repeats line 11; renamed 'DeepSpeech_2_2'"]
+    assert len(topo.renamed) == 6
+    names = topo.workload.layer_names
+    assert names.index("DeepSpeech_1") < names.index("DeepSpeech_1_2")
+
+
+def test_renaming_avoids_names_already_in_the_file(tmp_path):
+    p = write(tmp_path, CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\na_2, 8, 8, 3, 3, 4, 4, 1,\n"
+                                    "a, 8, 8, 3, 3, 4, 4, 1,\na, 8, 8, 3, 3, 4, 4, 1,\n")
+    topo = load_topology(p)
+    assert topo.workload.layer_names == ("a", "a_2", "a_3", "a_4")
+    assert [(r.line, r.new_name, r.first_line) for r in topo.renamed] == [(4, "a_3", 2), (5, "a_4", 2)]
+
+
+def test_annotations_empty_cells_stride_width_and_batch_columns(tmp_path):
+    topo = load_topology(SCALESIM / "mobilnet_paper.csv")
+    assert topo.annotations[0] == (4, "#dw") and len(topo.annotations) == 8
+    dw = topo.workload.layer("Conv2_dw")  # SCALE-Sim prices what the row says: 1 channel, 1 filter
+    assert (dw.K, dw.N, dw.groups) == (9, 1, 1)
+    # spreadsheet-style empty cells, a note before them, SCALE-Sim's writer's 9-column rows
+    p = write(tmp_path, "Layer name, IFMAP height, IFMAP width, Filter height, Filter width, Channels, "
+                        "Num filter, Stride height, Stride width,\n"
+                        "a, 9, 17, 3, 3, 4, 8, 2, 4,,,\nb, 8, 8, 1, 1, 4, 4, 1, 1, #note,,\n")
+    a, b = load_topology(p).workload.layers
+    assert (a.out_h, a.out_w, a.M) == (4, 5, 20)  # ceil((9-3+2)/2) = 4, ceil((17-3+4)/4) = ceil(4.5) = 5
+    assert load_topology(p).annotations == ((3, "#note"),)
+    llama = load_topology(SCALESIM / "llama3b.csv").workload  # 'Batch Size' column multiplies M
+    assert llama.layer("Embedding").M == 512 * 512 * 1
+
+
+def test_scalesim_refusals_name_the_line(tmp_path):
+    with pytest.raises(ValueError, match=r"Sentimental_seqLSTM_short.csv:6: field 'sparsity' \(column 9\): "
+                                         r"expected a ratio N:M"):
+        load_topology(SCALESIM / "Sentimental_seqLSTM_short.csv")  # a stray 9th number; SCALE-Sim fails too
+    with pytest.raises(ValueError, match=r"sparsity_gemm.csv:2: field 'sparsity' \(column 5\): sparse layers \(3:4\)"):
+        load_topology(SCALESIM / "sparsity_gemm.csv")
+    with pytest.raises(ValueError, match=r":3: column 9: a '#' note must come after the numbers"):
+        load_topology(write(tmp_path, CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\nb, 8, 8, 3, 3, 4, 4, 1, #x, 1:1,\n"))
+
+
+def test_last_row_without_trailing_comma(tmp_path):
+    w = load_topology(SCALESIM / "MobileNet_4k_non_dw.csv").workload
+    assert w.layer_names[-1] == "FC" and w.layer("FC").N == 1000
+
+
+def test_depthwise_written_as_one_dp_row_and_dp_names_kept_safe(tmp_path):
+    """SCALE-Sim knows depth-wise layers by 'DP' in the name only: a depth-wise layer is
+    one DP row (not one row per channel), and a dense layer whose name holds 'DP' is
+    written so SCALE-Sim does not take it for a depth-wise one."""
+    layers = [LayerSpec.conv("dw", 28, 28, 3, 3, 96, 96, padding=1, groups=96),
+              LayerSpec.conv("xDPy", 28, 28, 1, 1, 96, 16)]
+    w = Workload.chain("net", layers)
+    out = write_topology(w, tmp_path / "net.csv")
+    rows = out.read_text().splitlines()[1:]
+    assert rows == ["dw_DP, 30, 30, 3, 3, 96, 1, 1,", "xD_Py, 28, 28, 1, 1, 96, 16, 1,"]  # padded extent
+    back = read_topology(out)
+    assert [(l.name, l.groups, l.macs) for l in back.layers] == [("dw_DP", 96, layers[0].macs),
+                                                                  ("xD_Py", 1, layers[1].macs)]
+    scalesim = scalesim_layers(out, gemm=False)  # SCALE-Sim's reader: 96 one-channel layers + 1
+    assert len(scalesim) == 97 and sum(map(scalesim_macs, scalesim)) == w.macs
+
+
+def test_hw_eval_reports_renames_on_stdout_and_bad_rows_in_one_line(tmp_path, capsys):
+    from dse.cli import main
+
+    path = str(SCALESIM / "DeepBench_DenseMatrixMultiplication.csv")
+    assert main(["hw", "eval", "--topology", path, "--hwmodel", "systolic"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[5] == f"topology {path}: line 61: layer 'DeepSpeech_6' repeats line 15; renamed 'DeepSpeech_6_2'"
+    assert main(["hw", "eval", "--topology", path, "--hwmodel", "systolic", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["layers"] and cap.err.count("renamed") == 6  # JSON stays clean
+    bad = write(tmp_path, CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\nb, 8, 8, 3, x, 4, 4, 1,\n")
+    assert main(["hw", "eval", "--topology", str(bad), "--hwmodel", "systolic"]) == 2
+    assert capsys.readouterr().err == (f"dse: error: --topology: {bad}:3: field 'Filter Width' (column 5): "
+                                       "expected a positive integer, got 'x'\n")

@@ -1,0 +1,1 @@
+"""Package data: lane calibration tables (``lanes_<family>.json``, see hwmodels.calibration)."""

@@ -1,0 +1,101 @@
+"""Hardware-only commands never import torch (issue 16): each runs in a fresh interpreter
+and reports whether ``torch`` is in ``sys.modules`` afterwards. Not a timing test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+RUN = textwrap.dedent("""
+    import json, sys
+    from dse.cli import main
+    for argv in json.loads(sys.argv[1]):  # one interpreter, commands in turn: which one loads torch?
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code or 0
+        print(json.dumps({"argv": argv, "rc": rc, "torch": "torch" in sys.modules}), flush=True)
+""")
+
+# SCALE-Sim conv topology: two layers, enough for a hardware model to price
+TOPOLOGY = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+conv1, 34, 34, 3, 3, 3, 16, 1,
+conv2, 34, 34, 3, 3, 16, 32, 2,
+"""
+
+CONFIG = """[study]
+name = "hw-only"
+objectives = ["latency_s", "lut"]
+fidelity = "none"
+trials = 3
+
+[workload]
+name = "{csv}"
+
+[space]
+kinds = ["fixed"]
+w_bits = [4, 8]
+a_bits = [8]
+
+[hardware]
+model = "systolic"
+device = "XC7Z045"
+"""
+
+
+def run_commands(commands: list[list[str]], cwd) -> list[dict]:
+    """Run ``dse`` commands in turn in ONE new interpreter; per command: exit code and
+    whether torch was in ``sys.modules`` after it."""
+    p = subprocess.run([sys.executable, "-c", RUN, json.dumps(commands)], cwd=cwd, capture_output=True, text=True,
+                       timeout=600)
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith('{"argv"')]
+    assert len(rows) == len(commands), p.stderr[-3000:]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    """A real journal storage holding a hardware-only study (made by ``dse search``)."""
+    d = tmp_path_factory.mktemp("hwonly")
+    (d / "net.csv").write_text(TOPOLOGY)
+    (d / "study.toml").write_text(CONFIG.format(csv="net.csv"))
+    p = subprocess.run([sys.executable, "-m", "dse", "search", "study.toml", "--storage", "runs/s.journal",
+                        "--quiet", "--no-report", "--force"], cwd=d, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return d
+
+
+def test_hardware_only_commands_never_import_torch(study_dir):
+    commands = [
+        ["--help"], ["hw", "--help"], ["search", "--help"], ["hw", "list"],
+        ["hw", "eval", "--topology", "net.csv", "--hwmodel", "systolic", "--json"],
+        ["studies", "--storage", "runs/s.journal"],
+        ["export", "--storage", "runs/s.journal", "--study", "hw-only", "--all", "--format", "csv", "-o", "out.csv"],
+        ["export", "--storage", "runs/s.journal", "--study", "hw-only", "--format", "json", "-o", "out.json"],
+    ]
+    rows = run_commands(commands, study_dir)
+    assert [r["rc"] for r in rows] == [0] * len(commands), rows
+    assert [r["argv"] for r in rows if r["torch"]] == []
+    assert (study_dir / "out.csv").read_text().count("\n") >= 2  # header + the study's trials
+    assert (study_dir / "out.json").stat().st_size > 0
+
+
+@pytest.mark.slow  # imports torch in a fresh interpreter
+def test_the_check_sees_torch_when_a_command_loads_it(study_dir):
+    """The probe itself: a command that needs torch (term quantization runs in torch) is seen."""
+    rows = run_commands([["hw", "list"], ["quant", "terms", "7", "-5", "--budget", "1"]], study_dir)
+    assert [r["torch"] for r in rows] == [False, True]
+
+
+def test_search_on_a_topology_without_training_never_imports_torch(study_dir):
+    """``dse search`` with fidelity none on a topology CSV: study resolution, trials and the
+    report run without torch. The study has 3 trials; --trials 5 makes it run two more."""
+    rows = run_commands([["search", "study.toml", "--storage", "runs/s.journal", "--trials", "5", "--quiet"],
+                         ["studies", "--storage", "runs/s.journal"]], study_dir)
+    assert [r["rc"] for r in rows] == [0, 0], rows
+    assert [r["argv"][0] for r in rows if r["torch"]] == []
+    assert (study_dir / "reports" / "hw-only.html").stat().st_size > 0
