@@ -415,9 +415,26 @@ def make_finetune_fn(resolved: Resolved, progress: bool = False) -> Optional[Cal
     return fn
 
 
+def stored_trials(trials: list[FrozenTrial]) -> int:
+    """Trials a sampler may already have proposed: all but those still queued (baselines)."""
+    return sum(t.state != TrialState.WAITING for t in trials)
+
+
+def sampler_seed(seed: int, worker_index: int = 0, start_trials: int = 0) -> int:
+    """One worker's sampler seed. A fresh study keeps ``seed + 1000 * worker_index`` (a fresh run
+    gives the same points as before); a resumed one (``start_trials`` stored when the worker
+    starts) mixes that count in, so it draws a new stream instead of re-proposing the first
+    run's points, and stays reproducible."""
+    if start_trials == 0:
+        return seed + 1000 * worker_index
+    digest = hashlib.sha256(f"{seed}:{worker_index}:{start_trials}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
 def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int], deadline: Optional[float],
                worker_index: int = 0, seed: Optional[int] = None,
-               on_trial: Optional[Callable[[optuna.Study, FrozenTrial], None]] = None) -> WorkerResult:
+               on_trial: Optional[Callable[[optuna.Study, FrozenTrial], None]] = None,
+               start_trials: Optional[int] = None) -> WorkerResult:
     """Run trials until the study holds ``target`` counted trials or ``deadline`` passes.
 
     An exception inside a trial (a plug-in model or workload raising, a NaN) fails that trial
@@ -425,11 +442,17 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
     read-only) stops the worker with :class:`~dse.errors.StorageError`: the running trial
     stays RUNNING and is failed and retried on resume. ``KeyboardInterrupt`` (Ctrl-C, or
     SIGTERM turned into one by the CLI) fails the running trial, queues it again, and
-    raises :class:`~dse.errors.SearchInterrupted`."""
+    raises :class:`~dse.errors.SearchInterrupted`.
+
+    The sampler seed comes from :func:`sampler_seed` with ``start_trials`` (counted from the
+    storage now when not given; ``dse search --jobs N`` passes the count it saw before
+    starting its workers, so they all use the same one)."""
     cfg = resolved.cfg
-    sampler_seed = (cfg.seed if seed is None else seed) + 1000 * worker_index
-    sampler = make_sampler(cfg.sampler, sampler_seed, len(cfg.objectives))
-    study = optuna.load_study(study_name=cfg.name, storage=handle.storage, sampler=sampler)
+    study = optuna.load_study(study_name=cfg.name, storage=handle.storage)
+    if start_trials is None:
+        start_trials = stored_trials(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg.sampler, sampler_seed(cfg.seed if seed is None else seed, worker_index,
+                                                           start_trials), len(cfg.objectives))
     evaluator = Evaluator(cfg, resolved.model, resolved.workload, make_finetune_fn(resolved))
     ran = dups = 0
     recovered: list[int] = []

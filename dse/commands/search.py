@@ -116,7 +116,7 @@ def _interrupted(e: SearchInterrupted | None, args: argparse.Namespace, storage_
 
 
 def _worker_process(storage_url: str, study_name: str, index: int, seed: Optional[int],
-                    deadline: Optional[float], target: Optional[int]) -> None:
+                    deadline: Optional[float], target: Optional[int], start_trials: Optional[int] = None) -> None:
     from ..storage import open_storage
     from ..study import config_from_study, resolve, run_worker
     import optuna
@@ -126,7 +126,7 @@ def _worker_process(storage_url: str, study_name: str, index: int, seed: Optiona
             handle = open_storage(storage_url)
             study = optuna.load_study(study_name=study_name, storage=handle.storage)
             resolved = resolve(config_from_study(study))
-            run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed)
+            run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed, start_trials=start_trials)
         except (SearchInterrupted, KeyboardInterrupt):
             sys.stderr.flush()
             os._exit(130)  # its trial is failed and queued; skip the slow interpreter teardown
@@ -197,10 +197,11 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
     print(f"study {cfg.name!r} in {handle.url} ({'new' if created else 'resumed'}): workload {cfg.workload}, "
           f"model {resolved.model.name}, objectives {', '.join(cfg.objectives)}, sampler {cfg.sampler}",
           file=sys.stderr)
-    from ..study import counted_trials
+    from ..study import counted_trials, stored_trials
 
     trials_now = study.get_trials(deepcopy=False)
     done_before = counted_trials(trials_now)
+    start_trials = stored_trials(trials_now)  # seeds the samplers: a resume draws new points
     if (target is not None and done_before >= target and cfg.timeout_s is None
             and not any(t.state.name == "WAITING" for t in trials_now)):
         from ..progress import complete_message
@@ -226,12 +227,13 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
 
         progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions)
         try:
-            run_worker(handle, resolved, target, deadline, on_trial=progress)
+            run_worker(handle, resolved, target, deadline, on_trial=progress, start_trials=start_trials)
         finally:
             progress.close()
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker_process, args=(handle.url, cfg.name, i, cfg.seed, deadline, target))
+        procs = [ctx.Process(target=_worker_process,
+                             args=(handle.url, cfg.name, i, cfg.seed, deadline, target, start_trials))
                  for i in range(args.jobs)]
         try:
             for p in procs:
