@@ -335,8 +335,10 @@ def pe_envelope(unit: str, uses: frozenset[tuple[int, QuantScheme]], dsp_gen: st
     env = PEEnvelope()
     for K, s in uses:
         pe = pe_cost(unit, s, K, dsp_gen, energy, serial)
-        env = env.merge(pe, exact_fixed_bits(s.kind, s.w_bits), s.a_bits,
-                        accumulator_bits(product_bits(s), K))
+        # shift PEs store and stream pow2/sp2 weights as their codes (sign + exponents:
+        # 13 SP2 levels fit a 4-bit code); multipliers need the exact fixed-point word
+        w = s.w_bits if unit == "shift" and s.kind in ("pow2", "sp2") else exact_fixed_bits(s.kind, s.w_bits)
+        env = env.merge(pe, w, s.a_bits, accumulator_bits(product_bits(s), K))
     return env
 
 
@@ -348,14 +350,29 @@ def array_resources(rows: int, cols: int, env: PEEnvelope, dataflow: str,
     (column) every cycle needs a triangular register file, ``R(R-1)/2`` (``C(C-1)/2``)
     operand registers. os skews ifmap rows and filter columns; ws skews ifmap rows and
     de-skews partial sums leaving the columns; is skews filter rows and de-skews sums.
-    ``left_skew=False`` for a second array fed by the first one's skewed row stream."""
+    ``left_skew=False`` for a second array fed by the first one's skewed row stream.
+    Plus the output path: os column registers, row select and output de-skew; ws/is the
+    read-modify-write adders and registers of the partial-sum scratchpad."""
     lanes = rows * cols
     tri_r, tri_c = rows * (rows - 1) // 2, cols * (cols - 1) // 2
     left = env.a_bits if dataflow in ("os", "ws") else env.w_bits
     top = env.w_bits if dataflow == "os" else env.acc_bits
     dsp = math.ceil(lanes * env.dsp - 1e-9) if env.dsp else 0
     ff = lanes * env.ff + (tri_r * left if left_skew else 0) + tri_c * top
-    return Resources(lut=lanes * env.lut, ff=ff, dsp=float(dsp))
+    lut = lanes * env.lut
+    # output path (as hwmodels/rtl/array.py builds it, calibrated with `dse hw synth`):
+    # os selects each finished accumulator into a column register (one-hot R:1 and-or,
+    # ~3 pairs per LUT6) and de-skews the P = C/L PE columns (L MACs per packed DSP slice);
+    # ws/is pipeline the read-modify-write of partial sums (register + adder per column)
+    if dataflow == "os":
+        per_slice = max(1, round(1 / env.dsp)) if 0 < env.dsp < 1 else 1
+        pe_cols = max(1, cols // per_slice)
+        ff += cols * env.acc_bits + pe_cols * (pe_cols - 1) // 2 * per_slice * env.acc_bits
+        lut += cols * env.acc_bits * math.ceil(rows / 3)
+    else:
+        ff += cols * env.acc_bits
+        lut += cols * env.acc_bits
+    return Resources(lut=lut, ff=ff, dsp=float(dsp))
 
 
 def overhead_resources(cfg: ArrayConfig, env: PEEnvelope) -> Resources:

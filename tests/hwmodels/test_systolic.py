@@ -149,27 +149,35 @@ def test_resources_dsp_lut_packing_and_skew():
     lane = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E1")
     ov = array_overhead(16, 8, 24, "DSP48E1")
     assert lane.lanes_per_dsp == 2 and r.dsp == 128              # two 8-bit MACs per DSP48E1 (FINN)
-    assert r.lut == pytest.approx(256 * lane.lut + ov.lut) and r.lut > 0
+    # os output path: one-hot 16:1 row select into C column registers (C x acc x ceil(R/3) LUT,
+    # C x acc FF) and the output de-skew over the P = C/L PE columns (P(P-1)/2 x L x acc FF)
+    out_lut = 16 * 24 * 6
+    out_ff_packed, out_ff = 16 * 24 + 28 * 2 * 24, 16 * 24 + 120 * 24
+    assert r.lut == pytest.approx(256 * lane.lut + ov.lut + out_lut) and r.lut > 0
     # os skew R(R-1)/2 x 8 + C(C-1)/2 x 8
-    assert r.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 8 + ov.ff)
+    assert r.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 8 + ov.ff + out_ff_packed)
     assert r.bram18 == 30 + 30 + 15                              # 64 KiB x 128 b, 64 KiB x 128 b, 32 KiB x 128 b
     e2 = m.evaluate(w, DesignPoint.make(knobs={"device": "XCZU9EG"})).resources
     lane2 = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E2")
-    assert e2.dsp == 128 and e2.ff == pytest.approx(256 * lane2.ff + 1920 + array_overhead(16, 8, 24, "DSP48E2").ff)
+    assert e2.dsp == 128 and e2.ff == pytest.approx(256 * lane2.ff + 1920 + array_overhead(16, 8, 24, "DSP48E2").ff
+                                                     + out_ff_packed)
     e2_4 = m.evaluate(w, DesignPoint.make(knobs={"device": "XCZU9EG"},
                                           default_scheme=QuantScheme("fixed", 4, 4))).resources
     assert e2_4.dsp == math.ceil(256 / 3)                        # three 4-bit lanes per DSP48E2
     lut = m.evaluate(w, DesignPoint.make(knobs={"pe_arith": "lut"})).resources
     ll = lane_cost("lut", "fixed", 8, 8, 24, "DSP48E1")
-    assert (lut.dsp, lut.lut) == (0, pytest.approx(256 * ll.lut + ov.lut))
-    assert lut.ff == pytest.approx(256 * ll.ff + 1920 + ov.ff)
+    assert (lut.dsp, lut.lut) == (0, pytest.approx(256 * ll.lut + ov.lut + out_lut))
+    assert lut.ff == pytest.approx(256 * ll.ff + 1920 + ov.ff + out_ff)
     ws = m.evaluate(w, DesignPoint.make(knobs={"dataflow": "ws"})).resources
-    assert ws.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 24 + ov.ff)  # ifmap skew + partial-sum de-skew
+    # ifmap skew + partial-sum de-skew + read-modify-write register per column (C x acc)
+    assert ws.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 24 + ov.ff + 16 * 24)
     shift = m.evaluate(w, DesignPoint.make(knobs={"pe_arith": "shift"},
                                            default_scheme=QuantScheme("pow2", 4, 8))).resources
     # pow2 4-bit: exact 8-bit words, accumulator 8 + 8 + 8 = 24
     sl = lane_cost("shift", "pow2", 4, 8, 24, "DSP48E1")
-    assert (shift.dsp, shift.lut) == (0, pytest.approx(256 * sl.lut + ov.lut))
+    assert (shift.dsp, shift.lut) == (0, pytest.approx(256 * sl.lut + ov.lut + out_lut))
+    # shift PEs stream 4-bit pow2 codes (not the 8-bit exact words): top skew C(C-1)/2 x 4
+    assert shift.ff == pytest.approx(256 * sl.ff + 120 * 8 + 120 * 4 + ov.ff + out_ff)
 
 
 def test_fit_reports_every_violation():
