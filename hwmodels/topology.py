@@ -36,6 +36,15 @@ so the repeats are renamed ``name_2``, ``name_3``, ... in file order (the first 
 name) and :func:`load_topology` lists the renames so a command can report them.
 
 A bad file raises ``ValueError`` naming the file, the line and the field.
+
+Sizes are bounded: every field, and every count a layer implies (its MACs and the
+elements of its input, weight and output operands), must be at most :data:`MAX_COUNT`
+= 2**48. The models carry counts in float64, multiplied by word widths of up to 32 bits
+(2**5); below 2**48 those products stay under 2**53, where float64 stops counting
+exactly (a 1e30 x 5 x 5 GEMM was priced at "2,187,500,000,000,000,061,089,802,878,976"
+cycles). 2**48 MACs is about 23 s of the largest built-in device (U250, 12,288 DSPs x 2 MACs
+x 500 MHz) for one layer, over 200x the largest GEMM of GPT-3 at 2,048 tokens
+(2048 x 12288 x 49152 = 1.2e12), so no real layer comes near it.
 """
 
 from __future__ import annotations
@@ -52,6 +61,11 @@ CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Fi
                "Channels", "Num Filter", "Strides")
 GEMM_HEADER = ("Layer", "M", "N", "K")
 FORMATS = ("conv", "gemm")
+
+#: Largest field value and largest count a layer may imply (MACs, operand elements):
+#: counts x word widths (<= 32 bits) stay below 2**53, exact in float64 (module docstring).
+MAX_COUNT = 2 ** 48
+_MAX_TEXT = f"2**48 = {MAX_COUNT:,}"
 
 
 @dataclass(frozen=True)
@@ -107,13 +121,30 @@ class _Row:
 
     def int(self, col: int) -> int:
         raw = self.values[col]
+        digits = raw.lstrip("+-").replace("_", "")
+        if digits.isdigit() and len(digits.lstrip("0")) > 30:
+            # checked on the text: Python refuses to parse integers over 4,300 digits
+            shown = raw if len(raw) <= 24 else f"{raw[:12]}...({len(digits)} digits)"
+            if raw.startswith("-"):
+                raise ValueError(f"{self.where(col)}: expected a positive integer, got {shown}")
+            raise ValueError(f"{self.where(col)}: {shown} is larger than the limit {_MAX_TEXT}")
         try:
             v = int(raw)
         except ValueError:
             raise ValueError(f"{self.where(col)}: expected a positive integer, got {raw!r}") from None
         if v < 1:
             raise ValueError(f"{self.where(col)}: expected a positive integer, got {v}")
+        if v > MAX_COUNT:
+            raise ValueError(f"{self.where(col)}: {v:,} is larger than the limit {_MAX_TEXT}")
         return v
+
+    def bounded(self, layer: str, counts: dict[str, int]) -> None:
+        """Refuse a layer whose implied counts exceed :data:`MAX_COUNT`, naming the first."""
+        for what, v in counts.items():
+            if v > MAX_COUNT:
+                raise ValueError(f"{self.path}:{self.lineno}: layer {layer!r}: {what} {v:,} is larger than the "
+                                 f"limit {_MAX_TEXT} (counts stay exact in float64 below it); "
+                                 "split the layer or check the sizes")
 
     def dense(self, col: int) -> None:
         if col >= len(self.values):
@@ -187,6 +218,11 @@ def _conv_layers(row: _Row, extra: tuple[str, ...] = ()) -> LayerSpec:
         raise ValueError(f"{row.where(4)}: filter width {fw} is larger than IFMAP width {iw}")
     oh, ow = scalesim_ofmap(ih, fh, st), scalesim_ofmap(iw, fw, st_w)
     groups, k_ch = (ch, 1) if "DP" in name else (1, ch)
+    M, K, N = oh * ow * batch, fh * fw * k_ch, nf * groups
+    row.bounded(name, {"IFMAP elements (height x width x channels x batch)": ih * iw * ch * batch,
+                       "weight elements (filter height x width x channels x filters)": K * N,
+                       "OFMAP elements (outputs x filters)": M * N,
+                       "MACs": M * K * N})
     return LayerSpec(name=name, kind="conv", M=oh * ow * batch, K=fh * fw * k_ch, N=nf * groups, groups=groups,
                      ifmap_h=ih, ifmap_w=iw, filt_h=fh, filt_w=fw, channels=ch, stride=max(st, st_w),
                      out_h=oh, out_w=ow)
@@ -201,6 +237,8 @@ def _gemm_layers(row: _Row, extra: tuple[str, ...] = ()) -> LayerSpec:
         raise ValueError(f"{row.where(0)}: a layer needs a name")
     M, N, K = row.int(1), row.int(2), row.int(3)
     _extras(row, 4, ("sparsity",))
+    row.bounded(v[0], {"A elements (M x K)": M * K, "B elements (K x N)": K * N, "C elements (M x N)": M * N,
+                       "MACs (M x K x N)": M * K * N})
     return LayerSpec.gemm(v[0], M=M, K=K, N=N)
 
 

@@ -7,6 +7,7 @@ section shows and how to read it: ``docs/report.md``.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +36,11 @@ def write_report(study: optuna.Study, path: str | Path, compress_js: bool = True
     text = build_report_html(study, compress_js=compress_js, storage_url=storage_url)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a full disk, Ctrl-C mid-write: no half-written temp file left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path

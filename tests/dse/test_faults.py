@@ -480,3 +480,39 @@ def test_disk_full_while_exporting_or_reporting(tmp_path):
     assert r.stderr.strip().splitlines() == ["dse: error: cannot write or read r.html: File too large"]
     assert not list(tmp_path.glob("r.html*")), "no partial report left behind"
     assert Path(url).read_bytes() == stored, "reading commands never write the storage"
+
+
+_WRITE_REPORT = textwrap.dedent("""
+    import sys
+    import optuna
+    from dse.report import write_report
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="bare", directions=["minimize", "maximize"])
+    try:
+        write_report(study, sys.argv[1])
+    except OSError as e:
+        print(e.errno)
+        sys.exit(3)
+""")
+
+
+def test_write_report_removes_its_temp_file_when_the_disk_fills(tmp_path):
+    """The library function itself (not only `dse report`) leaves no `.tmp` behind and keeps the
+    previous page whole when a write fails for real (a file-size limit: EFBIG after a short write)."""
+    import errno
+
+    old = tmp_path / "r.html"
+    old.write_text("<html>previous report</html>")
+
+    def write(limit):
+        return subprocess.run([sys.executable, "-c", _WRITE_REPORT, str(old)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300, preexec_fn=_limit(limit))
+
+    r = write(4000)
+    assert r.returncode == 3 and r.stdout.strip() == str(errno.EFBIG), r.stdout + r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"], "no r.html.tmp left behind"
+    assert old.read_text() == "<html>previous report</html>", "the previous page is kept whole"
+    r = write(None)  # the same script without the limit replaces the page
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"] and "<html" in old.read_text()
+    assert old.stat().st_size > 4000

@@ -277,3 +277,55 @@ def test_hw_eval_reports_renames_on_stdout_and_bad_rows_in_one_line(tmp_path, ca
     assert main(["hw", "eval", "--topology", str(bad), "--hwmodel", "systolic"]) == 2
     assert capsys.readouterr().err == (f"dse: error: --topology: {bad}:3: field 'Filter Width' (column 5): "
                                        "expected a positive integer, got 'x'\n")
+
+
+
+# --- absurdly large layers (issue 15 follow-up): refused with the line, the value and the limit ------
+
+GEMM_HEAD = "Layer, M, N, K,\n"
+LIMIT = "the limit 2**48 = 281,474,976,710,656"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    # the issue's example: 1e10-pixel IFMAP, 40,000 channels (priced "fits: yes" before)
+    (CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\nbig, 100000, 100000, 3, 3, 40000, 80000, 1,\n",
+     ":3: layer 'big': IFMAP elements (height x width x channels x batch) 400,000,000,000,000 is larger than " + LIMIT),
+    (CONV_HEAD + "w, 3, 3, 3, 3, 20000000, 20000000, 1,\n",
+     ":2: layer 'w': weight elements (filter height x width x channels x filters) 3,600,000,000,000,000 is larger"),
+    (CONV_HEAD + "o, 16777216, 16, 1, 1, 1, 16777216, 1,\n",
+     ":2: layer 'o': OFMAP elements (outputs x filters) 4,503,599,627,370,496 is larger than " + LIMIT),
+    # 2**48 + 1 = 65537 x 193 x 22253377: every operand below the limit, the MACs one above it
+    (GEMM_HEAD + "g, 65537, 22253377, 193,\n", ":2: layer 'g': MACs (M x K x N) 281,474,976,710,657 is larger than "
+     + LIMIT),
+    (GEMM_HEAD + "g, 16777216, 16777216, 2,\n", ":2: layer 'g': MACs (M x K x N) 562,949,953,421,312 is larger"),
+    (GEMM_HEAD + "g, 281474976710657, 1, 1,\n", ":2: field 'M' (column 2): 281,474,976,710,657 is larger than " + LIMIT),
+    (GEMM_HEAD + "g, 1, " + "9" * 5000 + ", 1,\n", ":2: field 'N' (column 3): 999999999999...(5000 digits) is larger"),
+    (GEMM_HEAD + "g, 1, -" + "9" * 5000 + ", 1,\n",
+     ":2: field 'N' (column 3): expected a positive integer, got -99999999999...(5000 digits)"),
+    (CONV_HEAD + "s, 8, 8, 3, 3, 4, 4, 1000000000000000,\n", ":2: field 'Strides' (column 8): 1,000,000,000,000,000 is"),
+])
+def test_absurdly_large_layers_refused_with_line_value_and_limit(tmp_path, text, fragment):
+    p = write(tmp_path, text)
+    with pytest.raises(ValueError) as e:
+        read_topology(p)
+    msg = str(e.value)
+    assert msg.startswith(str(p)) and fragment in msg and "\n" not in msg and len(msg) < 400
+
+
+def test_size_limit_is_inclusive(tmp_path):
+    # the largest layers read: 2**48 MACs with 2**48 A and C elements, and a conv of 2**48 MACs
+    for text in (GEMM_HEAD + f"g, {2 ** 48}, 1, 1,\n", GEMM_HEAD + f"g, {2 ** 24}, {2 ** 12}, {2 ** 12},\n",
+                 CONV_HEAD + "m, 4096, 4096, 1, 1, 4096, 4096, 1,\n"):
+        assert read_topology(write(tmp_path, text)).layers[0].macs == 2 ** 48
+
+
+def test_hw_eval_refuses_absurd_layer_in_one_line_creating_nothing(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "dse"))
+    from cli_harness import assert_refused, run_inprocess, snapshot
+
+    write(tmp_path, CONV_HEAD + "a, 8, 8, 3, 3, 4, 4, 1,\nbig, 100000, 100000, 3, 3, 40000, 80000, 1,\n", "big.csv")
+    before = snapshot(tmp_path)
+    r = run_inprocess(["hw", "eval", "--topology", "big.csv", "--hwmodel", "systolic"], tmp_path)
+    after = snapshot(tmp_path)
+    line = assert_refused(r, before, after, ("--topology: big.csv:3: layer 'big': IFMAP elements", LIMIT))
+    assert "fits" not in r.stdout + line
