@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sub = Workload.chain("resnet18-part", [r["layer"] for r in done])
     model = get_model("systolic")
-    point = DesignPoint.make(knobs={"rows": rows, "cols": cols, "dataflow": "os",
+    # SCALE-Sim's PEs are single-MAC: lut PEs (8x8-bit dsp PEs pack 2 per slice and fill faster)
+    point = DesignPoint.make(knobs={"rows": rows, "cols": cols, "dataflow": "os", "pe_arith": "lut",
                                     "dram_bandwidth_bytes_per_s": 1e13})
     ours = [int(l.cycles) for l in model.evaluate(sub, point).layers]
     theirs = [r["cycles"] for r in done]

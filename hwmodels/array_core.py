@@ -20,6 +20,9 @@ SCALE-Sim's (topology -> GEMM -> per-dataflow folds -> memory -> report), in clo
        is: ceil(K/R) * ceil(M/C) * (N + 2R + C - 2) - 1
 
    A serial PE (bit- or term-serial) spends ``dot_cycles`` instead of ``K`` per fold.
+   Packed DSP PEs (``L`` MACs per slice, os) put ``C`` columns on ``ceil(C/L)`` PE columns:
+   their folds fill in ``R + ceil(C/L) - 2`` (what the generated RTL does; below SCALE-Sim,
+   whose PEs are single-MAC).
 4. Off-chip traffic (bytes, :mod:`hwmodels.traffic`: only the input pixels a layer
    uses, weights at their stored width) against the *sustained* bandwidth
    (``dram_bandwidth_bytes_per_s x dram_efficiency``): the layer takes
@@ -103,11 +106,15 @@ def scalesim_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str)
 
 
 def fold_cycles(dataflow: str, M: int, K: int, N: int, rows: int, cols: int,
-                k_cycles: int | None = None) -> int:
+                k_cycles: int | None = None, pack: int = 1) -> int:
     """Compute cycles of one GEMM on a ``rows x cols`` array; 0 for an empty GEMM.
 
     ``k_cycles`` replaces the temporal extent of an ``os`` fold when a PE needs more than
-    one cycle per reduction step (serial units: ``dot_cycles``)."""
+    one cycle per reduction step (serial units: ``dot_cycles``). ``pack``: MACs per PE
+    along a row (``L`` packed DSP lanes sharing one activation, ``os`` only): the array
+    still covers ``cols`` output columns per fold, but the wavefront crosses only
+    ``ceil(cols / L)`` PE columns, so an os fold fills and drains in ``R + ceil(C/L) - 2``
+    cycles (``pack = 1``: SCALE-Sim's single-MAC PEs, ``R + C - 2``)."""
     if M <= 0 or K <= 0 or N <= 0:
         return 0
     sr, sc, t = spatio_temporal(dataflow, M, K, N)
@@ -115,7 +122,8 @@ def fold_cycles(dataflow: str, M: int, K: int, N: int, rows: int, cols: int,
         if dataflow != "os":
             raise ValueError("k_cycles: serial PEs are modelled on the os dataflow only")
         t = k_cycles
-    return _cdiv(sr, rows) * _cdiv(sc, cols) * (t + _FILL[dataflow](rows, cols)) - 1
+    pe_cols = _cdiv(cols, pack) if dataflow == "os" and pack > 1 else cols
+    return _cdiv(sr, rows) * _cdiv(sc, cols) * (t + _FILL[dataflow](rows, pe_cols)) - 1
 
 
 def sram_accesses(dataflow: str, M: int, K: int, N: int, rows: int, cols: int) -> tuple[int, int, int, int]:
@@ -220,13 +228,15 @@ def price_parts(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig,
         e_mac += M * K * p.rows * pe.energy_per_mac_j
         hard_rows += p.rows if pe.hard else 0
         kcyc = dot_cycles(p.unit, p.scheme, K, cfg.serial) if p.unit in SERIAL_UNITS else None
-        timing.append((p.rows, p.cols, kcyc))
+        # packed DSP lanes (L MACs per slice, dsp = 1/L): one PE per L columns (os)
+        pack = max(1, round(1 / pe.dsp)) if p.unit == "dsp" and 0 < pe.dsp < 1 else 1
+        timing.append((p.rows, p.cols, kcyc, pack))
     if mode == "shared":
-        timing = [(Ng, timing[0][1], timing[0][2])]
+        timing = [(Ng, timing[0][1], timing[0][2], min(t[3] for t in timing))]
     cyc, ifr = [], []
     fr = ow = pr = 0
-    for rows, cols, kcyc in timing:
-        cyc.append(fold_cycles(df, M, K, rows, R, cols, kcyc))
+    for rows, cols, kcyc, pack in timing:
+        cyc.append(fold_cycles(df, M, K, rows, R, cols, kcyc, pack))
         a, b, c, d = sram_accesses(df, M, K, rows, R, cols)
         ifr.append(a)
         fr, ow, pr = fr + b, ow + c, pr + d

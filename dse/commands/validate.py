@@ -130,7 +130,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 
 def _readme(spec, workload, point, top: str) -> str:
     pack = (f"\n- Packed DSP lanes: {spec.pack} MACs per DSP slice, so {spec.pcols} PE columns compute the "
-            f"{spec.cols} columns; each fold fills in R + {spec.pcols} - 2 cycles (the model counts R + {spec.cols} - 2)."
+            f"{spec.cols} columns; each fold fills in R + {spec.pcols} - 2 cycles, as the model counts (SCALE-Sim's single-MAC array: R + {spec.cols} - 2)."
             if spec.pack > 1 else "")
     return f"""\
 # {top}: {spec.rows} x {spec.cols} systolic array, dataflow {spec.dataflow}
@@ -149,7 +149,7 @@ observation ports the testbench reads), `tb.v` (testbench: reads `cfg.hex`, `lef
 
 Schedule (equal to the model's cycle count, SCALE-Sim 3.0.0 "Total Cycles"): every fold
 {'shifts the stationary operand down the columns in R cycles, then ' if spec.dataflow != 'os' else ''}streams
-T operand vectors into skewed edges and waits R + C - 2 cycles for the wavefront to leave.
+T operand vectors into skewed edges and waits R + P - 2 cycles (P = {spec.pcols} PE columns) for the wavefront to leave.
 Data layout in the scratchpads (word 0 = zeros): see `hwmodels.rtl.array.layout`.
 
 Check it: `dse hw verify ...` (Verilator or Icarus Verilog), `dse hw synth ...` (Yosys).
@@ -182,8 +182,8 @@ def verify_point(model, workload, point, layers=None, seed: int = 0, max_cycles:
     notes = []
     if spec.pack > 1:
         notes.append(f"packed DSP lanes: {spec.pack} columns share one PE, so the array has {spec.pcols} PE columns "
-                     f"and fills each fold in R + {spec.pcols} - 2 cycles; the model (SCALE-Sim) counts "
-                     f"R + {spec.cols} - 2 for {spec.cols} columns")
+                     f"and fills each fold in R + {spec.pcols} - 2 cycles, as the model counts (SCALE-Sim's "
+                     f"{spec.cols}-column array of single-MAC PEs: R + {spec.cols} - 2)")
     return {"array": spec.name, "simulator": sim.version, "seed": seed, "layers": rows, "total": total,
             "notes": notes}
 
@@ -355,7 +355,7 @@ def validate_trial(model, workload, point, seed: int, max_cycles: int, max_lanes
                        "outputs_match": all(l["outputs_match"] for l in ls)}
     if spec.pack > 1:
         verify["notes"] = [f"packed DSP lanes: {spec.cols} columns on {spec.pcols} PE columns fill each fold in "
-                           f"R + {spec.pcols} - 2 cycles; the model counts R + {spec.cols} - 2"]
+                           f"R + {spec.pcols} - 2 cycles, as the model counts (SCALE-Sim: R + {spec.cols} - 2)"]
     out["verify"] = verify
     if spec.rows * spec.cols > max_lanes:
         out["synth"] = {"skipped": f"{spec.rows} x {spec.cols} = {spec.rows * spec.cols} PEs exceed --max-lanes "

@@ -28,8 +28,9 @@ operand tiles out as :func:`layout` says.
 
 Packed DSP lanes (``L`` MACs per slice sharing one activation) are generated for os: one
 PE computes ``L`` adjacent columns, so the wavefront crosses ``C / L`` PE columns and each
-fold fills in ``R + C/L - 2`` cycles, fewer than the model's (SCALE-Sim's) ``R + C - 2``
-(:func:`array_cycles` says what the array takes).
+fold fills in ``R + C/L - 2`` cycles, fewer than SCALE-Sim's ``R + C - 2`` for ``C``
+single-MAC columns; the model counts the packed fill too (``fold_cycles(..., pack=L)``;
+:func:`array_cycles` says what the array takes).
 
 Not generated: DRAM traffic and double-buffering (a layer must fit the scratchpads),
 packed DSP lanes and shift PEs on ws/is, serial PEs.
@@ -183,10 +184,11 @@ class ArraySpec:
 def array_cycles(spec: ArraySpec, M: int, K: int, N: int) -> int:
     """Cycles the generated array takes for one GEMM, counted as SCALE-Sim counts them.
 
-    The model's count (:func:`hwmodels.array_core.fold_cycles`) for every array but a packed
-    DSP one: ``pack`` columns share one PE there, so the wavefront crosses ``cols / pack``
-    PE columns and each fold fills in ``R + cols/pack - 2`` cycles instead of ``R + C - 2``
-    (same folds)."""
+    SCALE-Sim's count for every array but a packed DSP one: ``pack`` columns share one PE
+    there, so the wavefront crosses ``cols / pack`` PE columns and each fold fills in
+    ``R + cols/pack - 2`` cycles instead of ``R + C - 2`` (same folds). Written out here,
+    independently of :func:`hwmodels.array_core.fold_cycles` (which counts the same with
+    ``pack``), so a test can hold the two against each other."""
     from ..array_core import fold_cycles
 
     if spec.pack == 1:

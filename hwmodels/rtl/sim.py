@@ -281,7 +281,7 @@ class LayerCheck:
     """One layer verified: the model's stall-free cycles, the simulated ones, and whether
     the array's results equal the integer reference bit for bit. ``array_cycles``: what
     the generated array is built to take (:func:`hwmodels.rtl.array.array_cycles`; equal
-    to the model's count except for packed DSP lanes)."""
+    to the model's count, packed DSP lanes included)."""
 
     name: str
     model_cycles: int
