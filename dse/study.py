@@ -659,7 +659,14 @@ def config_from_study(study: optuna.Study) -> StudyConfig:
     raw = study.user_attrs.get("raw_config")
     if raw is None:
         raise UserError(f"study: {study.study_name!r} was not created by dse search (no stored config)")
-    cfg = parse_config(raw, source=study.user_attrs.get("config_source", ""))
+    source = study.user_attrs.get("config_source", "")
+    if not raw and source == "<built-in digits demo>":
+        # `dse search` without a config stores no TOML (raw {}): its workers (--jobs N,
+        # dse worker) must rebuild the demo, not parse_config's defaults (another model/space)
+        from .config import DEMO
+
+        raw = DEMO
+    cfg = parse_config(raw, source=source)
     stored = study.user_attrs.get("config", {})
     from dataclasses import replace
 

@@ -37,6 +37,8 @@ SCALE-Sim's (topology -> GEMM -> per-dataflow folds -> memory -> report), in clo
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
@@ -45,7 +47,7 @@ from .arith import (SERIAL_UNITS, PECost, accumulator_bits, array_overhead, dot_
                     row_bit_folds, row_classes, split_row_groups)
 from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources,
                    check_fit, schemes_for)
-from .devices import Device, get_device, list_devices
+from .devices import _CATALOG, Device, get_device, list_devices
 from .energy import EnergyModel
 from .formats import QuantScheme
 from .metrics import check_row_bits, layer_mac_bits, layer_term_pairs
@@ -342,14 +344,42 @@ class PEEnvelope:
 def pe_envelope(unit: str, uses: frozenset[tuple[int, QuantScheme]], dsp_gen: str,
                 energy: EnergyModel, serial: str) -> PEEnvelope:
     """Envelope of ``unit`` lanes over ``uses`` = (reduction K, scheme) pairs."""
-    env = PEEnvelope()
-    for K, s in uses:
-        pe = pe_cost(unit, s, K, dsp_gen, energy, serial)
-        # shift PEs store and stream pow2/sp2 weights as their codes (sign + exponents:
-        # 13 SP2 levels fit a 4-bit code); multipliers need the exact fixed-point word
-        w = s.w_bits if unit == "shift" and s.kind in ("pow2", "sp2") else exact_fixed_bits(s.kind, s.w_bits)
-        env = env.merge(pe, w, s.a_bits, accumulator_bits(product_bits(s), K))
-    return env
+    # the column-wise max over the uses' (lut, ff, dsp, w, a, acc), from 0: the same
+    # values, in the same order, as folding PEEnvelope.merge over ``uses``
+    memo = _pe_use_memo(unit, dsp_gen, energy, serial)
+    if len(memo) > _PE_USE_MEMO_SIZE:
+        memo.clear()
+    vals = []
+    for use in uses:
+        v = memo.get(use)
+        if v is None:
+            v = memo[use] = _pe_use(unit, use[0], use[1], dsp_gen, energy, serial)
+        vals.append(v)
+    if not vals:
+        return PEEnvelope()
+    start = (0.0, 0.0, 0.0, 0, 0, 0)
+    return PEEnvelope(*(max(z, *col) for z, col in zip(start, zip(*vals))))
+
+
+#: Most (K, scheme) entries one :func:`_pe_use_memo` dict holds before it is emptied.
+_PE_USE_MEMO_SIZE = 8192
+
+
+@lru_cache(maxsize=64)
+def _pe_use_memo(unit: str, dsp_gen: str, energy: EnergyModel, serial: str) -> dict:
+    """(K, scheme) -> :func:`_pe_use` for one PE context: its key is hashed once per
+    envelope, not once per use (an EnergyModel hash walks all its fields)."""
+    return {}
+
+
+def _pe_use(unit: str, K: int, s: QuantScheme, dsp_gen: str, energy: EnergyModel,
+            serial: str) -> tuple[float, float, float, int, int, int]:
+    """One use's contribution to :func:`pe_envelope`: (lut, ff, dsp, w, a, acc bits)."""
+    pe = pe_cost(unit, s, K, dsp_gen, energy, serial)
+    # shift PEs store and stream pow2/sp2 weights as their codes (sign + exponents:
+    # 13 SP2 levels fit a 4-bit code); multipliers need the exact fixed-point word
+    w = s.w_bits if unit == "shift" and s.kind in ("pow2", "sp2") else exact_fixed_bits(s.kind, s.w_bits)
+    return pe.lut, pe.ff, pe.dsp, w, s.a_bits, accumulator_bits(product_bits(s), K)
 
 
 def array_resources(rows: int, cols: int, env: PEEnvelope, dataflow: str,
@@ -525,6 +555,26 @@ class ArrayModel(HardwareModel):
         return cfg
 
     def evaluate(self, workload: Workload, point: DesignPoint) -> HwReport:
+        # whole-evaluation memo (bounded LRU, see _REPORTS): a point evaluated again on the
+        # same workload object returns the same (immutable) report; an entry also holds
+        # the device it priced, and is used only while the catalog still has that device
+        try:
+            key = _MemoKey(id(self), id(workload), point)
+        except TypeError:  # an unhashable knob value: let validation name it
+            return self._evaluate(workload, point)[0]
+        with _REPORTS_LOCK:
+            hit = _REPORTS.get(key)
+            if hit is not None and hit[0] is self and hit[1] is workload and _CATALOG.get(hit[3]) is hit[4]:
+                _REPORTS.move_to_end(key)
+                return hit[2]
+        report, device = self._evaluate(workload, point)
+        with _REPORTS_LOCK:
+            _REPORTS[key] = (self, workload, report, device.name.upper(), device)
+            while len(_REPORTS) > REPORT_MEMO_SIZE:
+                _REPORTS.popitem(last=False)
+        return report
+
+    def _evaluate(self, workload: Workload, point: DesignPoint) -> tuple[HwReport, Device]:
         kv = self.resolve_knobs(point)
         cfg = self._config_for(kv)
         pairs = tuple(schemes_for(workload, point))
@@ -543,12 +593,41 @@ class ArrayModel(HardwareModel):
                         resources=resources, capacity=capacity,
                         violations=check_fit(resources, capacity) + clock_violation(cfg.clock_hz, device),
                         notes=notes,
-                        peak_macs_per_cycle=float(cfg.lanes))
+                        peak_macs_per_cycle=float(cfg.lanes)), device
 
 
 
 
 # --- memo caches -------------------------------------------------------------------------
+
+#: Most whole-evaluation reports kept (least recently used dropped first). Keyed on
+#: (model, workload) identity and the point's value; each entry holds its model and
+#: workload, so an id is never reused while its entry lives.
+REPORT_MEMO_SIZE = 512
+_REPORTS: OrderedDict[_MemoKey, tuple[Any, ...]] = OrderedDict()
+_REPORTS_LOCK = threading.Lock()
+
+
+class _MemoKey:
+    """(model id, workload id, point, knob value types) with the hash computed once (a
+    point's hash walks every layer's scheme; a lookup and an insert would otherwise hash
+    it twice). The types keep apart knob values that compare equal but do not validate
+    alike (``True == 1``, and a bool is no int knob value)."""
+
+    __slots__ = ("model", "workload", "point", "types", "_hash")
+
+    def __init__(self, model: int, workload: int, point: DesignPoint):
+        self.model, self.workload, self.point = model, workload, point
+        self.types = tuple(type(v) for _, v in point.knobs)
+        self._hash = hash((model, workload, point))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _MemoKey) and self.model == other.model and self.workload == other.workload
+                and self.types == other.types and self.point == other.point)
+
 
 _CACHES: list[Callable[..., Any]] = []
 
@@ -563,7 +642,9 @@ def register_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
 def clear_caches() -> None:
     """Forget memoised per-layer costs (benchmarks use it to time cold evaluations)."""
     from . import arith
-    for fn in (array_layer_cost, pe_envelope, ram_blocks, arith.pe_cost,
+    with _REPORTS_LOCK:
+        _REPORTS.clear()
+    for fn in (array_layer_cost, pe_envelope, _pe_use_memo, ram_blocks, arith.pe_cost,
                arith.product_bits, arith.fixed_dsp, arith.fixed_lut, arith.lane_cost,
                arith.lane_module_price, arith.array_overhead,
                arith.pow2_shift, arith.sp2_shift, arith.bitserial, arith.termserial,

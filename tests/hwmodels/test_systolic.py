@@ -263,6 +263,53 @@ def test_per_layer_costs_are_memoised():
     m = SystolicModel()
     before = array_layer_cost.cache_info().hits
     a = m.evaluate(w, DesignPoint.make(knobs={"rows": 8}))
-    b = m.evaluate(w, DesignPoint.make(knobs={"rows": 8}))
-    assert a == b and a.layers[0] is b.layers[0]
+    # an equal workload object misses the whole-evaluation memo (keyed on identity) and
+    # hits the per-layer one
+    b = m.evaluate(one(LayerSpec.gemm("memo", 32, 32, 32)), DesignPoint.make(knobs={"rows": 8}))
+    assert a == b and a is not b and a.layers[0] is b.layers[0]
     assert array_layer_cost.cache_info().hits > before
+
+
+def test_whole_evaluation_memo_is_bounded_and_exact(monkeypatch):
+    from hwmodels import array_core
+    monkeypatch.setattr(array_core, "REPORT_MEMO_SIZE", 3)
+    w = one(LayerSpec.gemm("memo2", 24, 40, 16))
+    m = SystolicModel()
+    points = [DesignPoint.make(knobs={"rows": r}) for r in (4, 5, 6, 7, 8)]
+    first = [m.evaluate(w, p) for p in points]
+    assert len(array_core._REPORTS) == 3  # never more than the bound
+    # the last three are memo hits (same object); the first two were dropped, recomputed equal
+    again = [m.evaluate(w, DesignPoint.make(knobs={"rows": r})) for r in (8, 7, 6)]
+    assert all(a is b for a, b in zip(again, first[::-1]))
+    assert m.evaluate(w, points[0]) == first[0] and m.evaluate(w, points[0]) is not first[0]
+    assert len(array_core._REPORTS) == 3
+    # a hit gives what a cleared memo computes
+    array_core.clear_caches()
+    assert len(array_core._REPORTS) == 0
+    assert [m.evaluate(w, p) for p in points] == first
+
+
+def test_pe_use_memo_is_bounded(monkeypatch):
+    from hwmodels import array_core
+    monkeypatch.setattr(array_core, "_PE_USE_MEMO_SIZE", 2)
+    array_core.clear_caches()
+    m = SystolicModel()
+    layers = [LayerSpec.gemm(f"l{i}", 16, 16 + 8 * i, 16) for i in range(4)]
+    w = Workload.chain("pe_use", layers)
+    plans = [DesignPoint.make({l.name: QuantScheme("fixed", 2 + (i + j) % 6, 8) for i, l in enumerate(layers)})
+             for j in range(5)]
+    got = [m.evaluate(w, p) for p in plans]
+    cfg = m._config_for(m.resolve_knobs(plans[0]))
+    memo = array_core._pe_use_memo(cfg.unit, cfg.dsp_gen, cfg.energy, cfg.serial)
+    assert 0 < len(memo) <= 2 + len(layers)  # emptied past the bound, refilled by one envelope
+    monkeypatch.setattr(array_core, "_PE_USE_MEMO_SIZE", 8192)
+    array_core.clear_caches()
+    assert [m.evaluate(w, p) for p in plans] == got
+
+
+def test_whole_evaluation_memo_keeps_validation():
+    w = one(LayerSpec.gemm("memo3", 8, 8, 8))
+    m = SystolicModel()
+    m.evaluate(w, DesignPoint.make(knobs={"rows": 1}))
+    with pytest.raises(ValueError, match="rows"):  # True == 1, but a bool is no row count
+        m.evaluate(w, DesignPoint.make(knobs={"rows": True}))

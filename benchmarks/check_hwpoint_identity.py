@@ -1,0 +1,53 @@
+"""Dump ResNet-18 HwReports of random plans for every registered model, from one copy of
+``hwmodels`` (ROOT: the directory that holds the package), to compare two trees' results
+exactly, e.g. a commit's (``git archive <commit> hwmodels | tar -x -C /tmp/old``) against
+the working tree's.
+
+    python benchmarks/check_hwpoint_identity.py ROOT OUT.json
+
+Each plan is evaluated twice (the second may be a memo hit). Compare two outputs with
+``python -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); print(a==b)" A B``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+
+root = os.path.abspath(sys.argv[1])
+sys.path.insert(0, root)
+import hwmodels  # noqa: E402
+
+assert hwmodels.__file__.startswith(root), hwmodels.__file__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_hwmodels import resnet18  # noqa: E402  (its own `import hwmodels` finds the one above)
+
+from hwmodels import DesignPoint, QuantScheme, get_model, list_models  # noqa: E402
+
+w = resnet18()
+rng = random.Random(1)
+pool = [QuantScheme("fixed", a, b) for a in range(2, 9) for b in range(2, 9)]
+pool += [QuantScheme(k, b, a) for k in ("pow2", "sp2") for b, a in ((4, 8), (6, 6))]
+out = {}
+for name in list_models():
+    m = get_model(name)
+    kn = {k.name: k for k in m.knobs()}
+    for i in range(150):
+        knobs = {}
+        if "rows" in kn:
+            knobs["rows"] = rng.choice([4, 8, 16, 32])
+        for k in ("pe_arith", "dataflow"):
+            if k in kn:
+                knobs[k] = rng.choice(kn[k].choices)
+        p = DesignPoint.make({l.name: rng.choice(pool) for l in w.layers}, knobs)
+        for rep in range(2):
+            try:
+                r = json.dumps(m.evaluate(w, p).to_dict(), sort_keys=True)
+            except Exception as e:  # Unsupported and the like must match too
+                r = f"ERR {type(e).__name__} {e}"
+            out[f"{name}/{i}/{rep}"] = r
+print(len(out), "evaluations,", sum(v.startswith("ERR") for v in out.values()), "raised")
+with open(sys.argv[2], "w") as f:
+    json.dump(out, f)
