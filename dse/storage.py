@@ -481,3 +481,25 @@ def pid_alive(pid: int) -> bool:
 
 def study_names(handle: StorageHandle) -> list[str]:
     return [s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)]
+
+
+def load_named_study(storage: str | None, name: str | None, purpose: str) -> tuple[optuna.Study, str]:
+    """The study ``name`` in an existing storage (the only one there when ``name`` is None), and
+    the storage URL.
+
+    ``purpose`` finishes "give the study to ..." in the error naming the choices. Study names
+    come from ``optuna.get_all_study_names`` (``study_names`` would deep-copy every trial).
+    """
+    if name is not None and not name.strip():
+        raise UserError("--study: must not be empty")
+    handle = open_storage(storage, create_dirs=False)
+    names = optuna.get_all_study_names(handle.storage)
+    if name is None:
+        if len(names) != 1:
+            raise UserError(f"--study: give the study to {purpose}; {handle.url} holds "
+                            f"{', '.join(repr(n) for n in names) if names else 'no studies'}")
+        name = names[0]
+    elif name not in names:
+        raise UserError(f"--study: no study named {name!r} in {handle.url}; known: "
+                        f"{', '.join(repr(n) for n in names) or 'none'}")
+    return optuna.load_study(study_name=name, storage=handle.storage), handle.url

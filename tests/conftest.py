@@ -14,6 +14,18 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# Tests pin torch to one thread (subprocesses inherit it through the environment); a test that
+# measures threading sets its own count. Training also pins itself (dse.train.CPU_THREADS).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_configure(config):
+    try:
+        import torch
+    except ImportError:  # hwmodels-only environments
+        return
+    torch.set_num_threads(1)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -29,17 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = hsub.add_parser("list", help="list hardware models with their knobs")
     ls.add_argument("--json", action="store_true", help="print a JSON list")
     ls.set_defaults(func=cmd_list)
+    from .validate import add_design_args
+
     ev = hsub.add_parser("eval", help="price a topology or workload on a hardware model")
-    src = ev.add_mutually_exclusive_group(required=True)
-    src.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology CSV (conv or GEMM format)")
-    src.add_argument("--workload", metavar="NAME", help="workload name (see 'dse workload list')")
-    ev.add_argument("--hwmodel", required=True, metavar="NAME", help="hardware model (see 'dse hw list')")
-    ev.add_argument("-p", "--param", action="append", default=[], metavar="KNOB=VALUE",
-                    help="hardware knob value (repeatable)")
-    ev.add_argument("--scheme", default="fixed:8", metavar="KIND:BITS",
-                    help="number format of every layer, e.g. fixed:8, msq:4, term:8,term_budget=12 "
-                         "(default fixed:8)")
-    ev.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
+    add_design_args(ev, "hardware model (see 'dse hw list')")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.set_defaults(func=cmd_eval)
     from .validate import register_hw  # rtl, verify, synth: generated RTL of a design point

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,37 +21,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import optuna
-
-    from ..storage import open_storage
+    from ..storage import load_named_study
     from .search import _safe_stem
 
     if args.output is not None:
         from .search import check_output_file
 
         check_output_file(args.output, "-o/--output")
-    if args.study is not None and not args.study.strip():
-        raise UserError("--study: must not be empty")
-    handle = open_storage(args.storage, create_dirs=False)
-    names = optuna.get_all_study_names(handle.storage)  # study_names() would deep-copy every trial
-    name = args.study
-    if name is None:
-        if len(names) != 1:
-            raise UserError(f"--study: give the study to report; {handle.url} holds "
-                            f"{', '.join(repr(n) for n in names) if names else 'no studies'}")
-        name = names[0]
-    elif name not in names:
-        raise UserError(f"--study: no study named {name!r} in {handle.url}; known: "
-                        f"{', '.join(repr(n) for n in names) or 'none'}")
-    study = optuna.load_study(study_name=name, storage=handle.storage)
+    study, url = load_named_study(args.storage, args.study, "report")
+    name = study.study_name
     from ..report import write_report
     from ..study import status_counts
 
     path = Path(args.output) if args.output else Path("reports") / f"{_safe_stem(name)}.html"
     try:
-        write_report(study, path, compress_js=not args.plain_js, storage_url=handle.url)
-    except OSError as e:  # a full disk: no half-written page left behind, one line naming the file
-        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        write_report(study, path, compress_js=not args.plain_js, storage_url=url)
+    except OSError as e:  # a full disk: write_report leaves no half-written page; one line naming the file
         raise OSError(e.errno, e.strerror, str(path)) from None
     counts = status_counts(study)
     size_mb = path.stat().st_size / 1e6

@@ -33,15 +33,17 @@ VALIDATION_ATTR = "rtl_validation"
 
 # --- argument parsing ------------------------------------------------------------------
 
-def _source_args(p: argparse.ArgumentParser) -> None:
+def add_design_args(p: argparse.ArgumentParser, hwmodel_help: str = "hardware model (RTL: 'systolic')") -> None:
+    """The design-point options shared by ``dse hw eval|rtl|verify|synth``."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology CSV (conv or GEMM format)")
     src.add_argument("--workload", metavar="NAME", help="workload name (see 'dse workload list')")
-    p.add_argument("--hwmodel", required=True, metavar="NAME", help="hardware model (RTL: 'systolic')")
+    p.add_argument("--hwmodel", required=True, metavar="NAME", help=hwmodel_help)
     p.add_argument("-p", "--param", action="append", default=[], metavar="KNOB=VALUE",
                    help="hardware knob value (repeatable)")
     p.add_argument("--scheme", default="fixed:8", metavar="KIND:BITS",
-                   help="number format of every layer (default fixed:8)")
+                   help="number format of every layer, e.g. fixed:8, msq:4, term:8,term_budget=12 "
+                        "(default fixed:8)")
     p.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
 
 
@@ -50,14 +52,14 @@ def register_hw(hsub: argparse._SubParsersAction) -> None:
     rtl = hsub.add_parser("rtl", help="write the Verilog of a design point's array, a testbench and a README",
                           description="Generate synthesizable Verilog for the systolic array of a design point "
                           "(rows x cols, dataflow, PE arithmetic, widths from the schemes).")
-    _source_args(rtl)
+    add_design_args(rtl)
     rtl.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to create (must not exist)")
     rtl.set_defaults(func=cmd_rtl)
     ver = hsub.add_parser("verify", help="simulate the generated array: cycles vs the model, outputs vs numpy",
                           description="Run the generated array in Verilator (or Icarus Verilog) on seeded random "
                           "operands of each layer; compare simulated cycles with the model and the results with an "
                           "integer GEMM. Exit 0 when every layer matches, 1 otherwise.")
-    _source_args(ver)
+    add_design_args(ver)
     ver.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: all)")
     ver.add_argument("--seed", type=int, default=0, help="operand seed (default 0)")
     ver.add_argument("--max-cycles", type=int, default=None, metavar="N",
@@ -68,7 +70,7 @@ def register_hw(hsub: argparse._SubParsersAction) -> None:
     syn = hsub.add_parser("synth", help="synthesize the generated array with Yosys: model vs synthesis",
                           description="Synthesize the generated array with Yosys synth_xilinx for the device's "
                           "family and print the model's LUT/FF/DSP/BRAM18 beside the synthesized counts.")
-    _source_args(syn)
+    add_design_args(syn)
     syn.add_argument("--timeout", type=float, default=600.0, metavar="S", help="Yosys time limit (default 600 s)")
     syn.add_argument("--json", action="store_true", help="print JSON")
     syn.set_defaults(func=cmd_synth)
@@ -294,26 +296,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
 
-def _open_study(storage: str | None, name: str | None):
-    import optuna
-
-    from ..storage import open_storage, study_names
-
-    if name is not None and not name.strip():
-        raise UserError("--study: must not be empty")
-    handle = open_storage(storage, create_dirs=False)
-    names = study_names(handle)
-    if name is None:
-        if len(names) != 1:
-            raise UserError(f"--study: give the study to validate; {handle.url} holds "
-                            f"{', '.join(repr(n) for n in names) if names else 'no studies'}")
-        name = names[0]
-    elif name not in names:
-        raise UserError(f"--study: no study named {name!r} in {handle.url}; known: "
-                        f"{', '.join(repr(n) for n in names) or 'none'}")
-    return optuna.load_study(study_name=name, storage=handle.storage)
-
-
 def validate_trial(model, workload, point, seed: int, max_cycles: int, max_lanes: int,
                    simulator) -> dict[str, Any]:
     """Verify (layers within the bound) and synthesize (arrays within ``max_lanes``) one
@@ -378,7 +360,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UserError("--top: must be a positive integer")
     if args.max_cycles is not None and args.max_cycles < 1:
         raise UserError("--max-cycles: must be a positive integer")
-    study = _open_study(args.storage, args.study)
+    from ..storage import load_named_study
+
+    study, _ = load_named_study(args.storage, args.study, "validate")
     cfg = config_from_study(study)
     if cfg.hardware.model != "systolic":
         raise UserError(f"study {study.study_name!r} uses hardware model {cfg.hardware.model!r}; RTL is generated "

@@ -7,8 +7,7 @@ import torch: hardware-only commands stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dse.lazy import lazy_exports
 
 from hwmodels.formats import QuantScheme, levels, max_terms
 
@@ -29,16 +28,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None and name in ("fake", "model", "terms"):  # submodules as attributes, as before
-        return importlib.import_module(f".{name}", __name__)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, ("fake", "model", "terms"), __all__)

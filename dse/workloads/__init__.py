@@ -11,8 +11,7 @@ returning :class:`hwmodels.Workload`) is found and read without torch (issue 16)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dse.lazy import lazy_exports
 
 #: public name -> submodule defining it (loaded on first access)
 _LAZY = {
@@ -30,16 +29,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None and name in ("bundle", "registry", "trace"):  # submodules as attributes, as before
-        return importlib.import_module(f".{name}", __name__)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, ("bundle", "registry", "trace"), __all__)
