@@ -8,6 +8,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from .compat import install as _install_aliases
 from .errors import UserError
+
+_install_aliases()  # old module paths (dse.train, dse.storage, ...) keep importing
 
 __all__ = ["UserError", "__version__"]

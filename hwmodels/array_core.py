@@ -47,7 +47,7 @@ from .arith import (SERIAL_UNITS, PECost, accumulator_bits, array_overhead, dot_
                     row_bit_folds, row_classes, split_row_groups)
 from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources,
                    check_fit, schemes_for)
-from .devices import _CATALOG, Device, get_device, list_devices
+from .devices import Device, catalog_entry, get_device, list_devices
 from .energy import EnergyModel
 from .formats import QuantScheme
 from .metrics import check_row_bits, layer_mac_bits, layer_term_pairs
@@ -564,7 +564,7 @@ class ArrayModel(HardwareModel):
             return self._evaluate(workload, point)[0]
         with _REPORTS_LOCK:
             hit = _REPORTS.get(key)
-            if hit is not None and hit[0] is self and hit[1] is workload and _CATALOG.get(hit[3]) is hit[4]:
+            if hit is not None and hit[0] is self and hit[1] is workload and catalog_entry(hit[3]) is hit[4]:
                 _REPORTS.move_to_end(key)
                 return hit[2]
         report, device = self._evaluate(workload, point)

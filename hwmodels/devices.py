@@ -109,6 +109,11 @@ def register_device(device: Device, *, replace: bool = False) -> Device:
     return device
 
 
+def catalog_entry(name: str) -> "Device | None":
+    """The catalog's device under ``name`` (upper case) now, or None; no error."""
+    return _CATALOG.get(name)
+
+
 def get_device(name: str) -> Device:
     """The catalog entry for ``name`` (case-insensitive); unknown names raise ``ValueError``
     listing the known ones."""

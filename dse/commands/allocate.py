@@ -75,7 +75,7 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 def spec_from_args(args: argparse.Namespace):
     """An AllocationSpec; each mistake a UserError naming the option."""
-    from ..allocate import AllocationSpec
+    from ..methods.allocate import AllocationSpec
 
     given = {"metric": args.metric, "target": args.target, "granularity": args.granularity,
              "bits_min": args.bits_min, "bits_max": args.bits_max, "a_bits": args.a_bits, "epochs": args.epochs,
@@ -89,7 +89,7 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def cmd_allocate(args: argparse.Namespace) -> int:
-    from ..allocate import run_allocation
+    from ..methods.allocate import run_allocation
 
     spec = spec_from_args(args)
     if args.finetune_epochs < 0:
@@ -107,7 +107,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     if args.study is not None and not args.study.strip():
         raise UserError("--study: must not be empty")
     if args.storage is not None:
-        from ..storage import check_storage
+        from ..study.storage import check_storage
 
         check_storage(args.storage)
     if args.plan_out is not None:
@@ -115,7 +115,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
 
         check_output_file(args.plan_out, "--plan-out")
     try:
-        from ..allocate import check_target
+        from ..methods.allocate import check_target
         from ..workloads import get_workload
 
         low, high = check_target(get_workload(args.workload, **parse_options(args.option)), spec)

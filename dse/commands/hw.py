@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .design import design_point, hw_model, load_workload
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = hsub.add_parser("list", help="list hardware models with their knobs")
     ls.add_argument("--json", action="store_true", help="print a JSON list")
     ls.set_defaults(func=cmd_list)
-    from .validate import add_design_args
+    from .design import add_design_args
 
     ev = hsub.add_parser("eval", help="price a topology or workload on a hardware model")
     add_design_args(ev, "hardware model (see 'dse hw list')")
@@ -44,17 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # --- list ------------------------------------------------------------------------------
-
-def _model(name: str, **kwargs: Any):
-    from hwmodels.registry import RegistryError, get_model
-
-    try:
-        return get_model(name, **kwargs)
-    except RegistryError as e:
-        raise UserError(str(e)) from None
-    except ValueError as e:
-        raise UserError(f"--hwmodel: {e}") from None
-
 
 def _knob_dict(k) -> dict[str, Any]:
     d = {"name": k.name, "kind": k.kind, "default": k.default, "unit": k.unit, "doc": k.doc,
@@ -73,7 +61,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         names = list_models()
     except RegistryError as e:
         raise UserError(str(e)) from None
-    models = [_model(n) for n in names]
+    models = [hw_model(n) for n in names]
     if args.json:
         print(json.dumps([{"name": m.name, "description": m.description,
                            "knobs": [_knob_dict(k) for k in m.knobs()]} for m in models], indent=2))
@@ -92,80 +80,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # --- eval ------------------------------------------------------------------------------
 
-def _load_workload(args: argparse.Namespace):
-    if args.topology:
-        from hwmodels.topology import load_topology
-
-        try:
-            topo = load_topology(args.topology)
-        except ValueError as e:
-            raise UserError(f"--topology: {e}") from None
-        for r in topo.renamed:  # SCALE-Sim keeps repeated names; a plan needs unique ones
-            print(f"topology {args.topology}: {r}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
-        return topo.workload
-    try:
-        from dse.workloads import get_workload_spec
-    except ImportError as e:
-        raise UserError(f"--workload: workloads are not available in this installation ({e}); "
-                        "use --topology FILE") from None
-    try:
-        return get_workload_spec(args.workload)
-    except UserError:
-        raise
-    except (KeyError, ValueError) as e:
-        raise UserError(f"--workload: {e}") from None
-
-
-def _parse_params(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, val = item.partition("=")
-        if not eq or not key.strip():
-            raise UserError(f"-p: expected KNOB=VALUE, got {item!r}")
-        out[key.strip()] = val.strip()
-    return out
-
-
-def _point(args: argparse.Namespace, model):
-    from hwmodels import DesignPoint, QuantScheme
-
-    try:
-        scheme = QuantScheme.parse(args.scheme)
-    except ValueError as e:
-        raise UserError(f"--scheme: {e}") from None
-    schemes: dict = {}
-    knobs: dict[str, Any] = {}
-    if args.plan:
-        try:
-            data = json.loads(Path(args.plan).read_text())
-        except OSError as e:
-            raise UserError(f"--plan: cannot read {args.plan}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
-            raise UserError(f"--plan: {args.plan} is not JSON: {e}") from None
-        try:
-            plan = DesignPoint.from_dict(data)
-        except ValueError as e:
-            raise UserError(f"--plan: {e}") from None
-        schemes, knobs = plan.scheme_map, plan.knob_map
-    knobs.update(_parse_params(args.param))
-    allowed = {k.name: k for k in model.knobs()}
-    for name, value in knobs.items():
-        if name not in allowed:
-            raise UserError(f"-p {name}: unknown knob of hardware model {model.name!r}; "
-                            f"knobs: {', '.join(allowed)}")
-        try:
-            knobs[name] = allowed[name].validate(value)
-        except ValueError as e:
-            raise UserError(f"-p {e}") from None
-    return DesignPoint.make(schemes, knobs, scheme)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from hwmodels import Unsupported
 
-    model = _model(args.hwmodel)
-    point = _point(args, model)
-    workload = _load_workload(args)
+    model = hw_model(args.hwmodel)
+    point = design_point(args, model)
+    workload = load_workload(args)
     try:
         report = model.evaluate(workload, point)
     except Unsupported as e:

@@ -61,7 +61,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def cmd_msq(args: argparse.Namespace) -> int:
-    from ..msq import best_designs, compare
+    from ..methods.msq import best_designs, compare
     from ..workloads import get_workload
 
     from .train import check_run_options

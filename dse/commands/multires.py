@@ -70,7 +70,7 @@ def _pct(x: Optional[float]) -> str:
 def make_spec(args: argparse.Namespace) -> Any:
     """A MultiresSpec from the arguments; each mistake is a UserError naming the option."""
     from ..config import parse_budgets
-    from ..multires import MultiresSpec, TermBudget
+    from ..methods.multires import MultiresSpec, TermBudget
 
     budgets = parse_budgets(args.budgets, "--budgets")
     given = {"group_size": ("--group", args.group), "w_bits": ("--w-bits", args.w_bits),
@@ -88,7 +88,7 @@ def make_spec(args: argparse.Namespace) -> Any:
 
 
 def cmd_multires(args: argparse.Namespace) -> int:
-    from ..multires import checkpoint_path, resolution_costs, train_individual, train_multires
+    from ..methods.multires import checkpoint_path, resolution_costs, train_individual, train_multires
     from ..workloads import get_workload
 
     from .train import check_run_options

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..storage import load_named_study
-    from .search import _safe_stem
+    from ..study.storage import load_named_study
+    from ..report.html import report_stem
 
     if args.output is not None:
         from .search import check_output_file
@@ -33,7 +33,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..report import write_report
     from ..study import status_counts
 
-    path = Path(args.output) if args.output else Path("reports") / f"{_safe_stem(name)}.html"
+    path = Path(args.output) if args.output else Path("reports") / f"{report_stem(name)}.html"
     try:
         write_report(study, path, compress_js=not args.plain_js, storage_url=url)
     except OSError as e:  # a full disk: write_report leaves no half-written page; one line naming the file

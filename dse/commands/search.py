@@ -117,7 +117,7 @@ def _interrupted(e: SearchInterrupted | None, args: argparse.Namespace, storage_
 
 def _worker_process(storage_url: str, study_name: str, index: int, seed: Optional[int],
                     deadline: Optional[float], target: Optional[int], start_trials: Optional[int] = None) -> None:
-    from ..storage import open_storage
+    from ..study.storage import open_storage
     from ..study import config_from_study, resolve, run_worker
     import optuna
 
@@ -138,7 +138,7 @@ def _worker_process(storage_url: str, study_name: str, index: int, seed: Optiona
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..storage import open_storage
+    from ..study.storage import open_storage
     from ..study import resolve
 
     _positive("--trials", args.trials)
@@ -165,12 +165,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         cfg = replace(cfg, **over)
     if storage_url == "memory:" and args.jobs > 1:
         raise UserError("--jobs: several processes cannot share a memory: storage; use a file or database URL")
-    from ..storage import check_storage
+    from ..study.storage import check_storage
 
     check_storage(storage_url)  # a bad storage path is refused before any other work
     resolved = resolve(cfg)  # every user mistake surfaces here, before anything is written
     _check_existing_study(storage_url, cfg)
-    from ..preflight import run as preflight
+    from ..study.preflight import run as preflight
 
     if preflight(resolved, raw, force=args.force, dry_run=args.dry_run):
         return 0  # --dry-run: nothing created
@@ -204,7 +204,7 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
     start_trials = stored_trials(trials_now)  # seeds the samplers: a resume draws new points
     if (target is not None and done_before >= target and cfg.timeout_s is None
             and not any(t.state.name == "WAITING" for t in trials_now)):
-        from ..progress import complete_message
+        from ..study.progress import complete_message
 
         argv = list(getattr(args, "argv", None) or ["search"])
         for flag in ("--trials",):  # the rerun hint gives its own --trials
@@ -215,7 +215,7 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
         print(complete_message(cfg.name, done_before, target, "dse " + shlex.join(argv)), file=sys.stderr)
         return _finish(study, handle, cfg.name, 0.0, args)
     if resolved.bundle is not None:
-        from ..train import pretrain
+        from ..training import pretrain
 
         pre = pretrain(resolved.bundle, seed=cfg.seed, epochs=cfg.finetune.pretrain_epochs, progress=not quiet)
         print(f"FP32 model: {100 * pre.float_accuracy:.2f}% validation accuracy "
@@ -223,7 +223,7 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
     deadline = time.time() + cfg.timeout_s if cfg.timeout_s else None
     t0 = time.time()
     if args.jobs == 1:
-        from ..progress import Progress
+        from ..study.progress import Progress
 
         progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions)
         try:
@@ -261,16 +261,16 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
 def _check_existing_study(storage_url: Optional[str], cfg) -> None:
     """Refuse resuming a study whose stored config means something else, before the
     pre-flight and before anything is written (an absent local storage has no study)."""
-    from ..storage import DEFAULT_STORAGE, _journal_path, _sqlite_path, open_storage
+    from ..study.storage import DEFAULT_STORAGE, journal_path, sqlite_path, open_storage
     from ..study import check_resumable
 
     url = storage_url or DEFAULT_STORAGE
     if url == "memory:":
         return
     if url.startswith("sqlite:"):
-        if not _sqlite_path(url).is_file():
+        if not sqlite_path(url).is_file():
             return
-    elif not url.startswith(("postgresql", "mysql")) and not _journal_path(url).is_file():
+    elif not url.startswith(("postgresql", "mysql")) and not journal_path(url).is_file():
         return
     check_resumable(open_storage(url, create_dirs=False, write=False), cfg)
 
@@ -336,8 +336,9 @@ def _finish(study, handle, name: str, elapsed_s: float, args: argparse.Namespace
     print(pareto_table(study))
     if not getattr(args, "no_report", True):
         from ..export import pareto_records, write_records
+        from ..report.html import report_stem
 
-        stem = _safe_stem(name)
+        stem = report_stem(name)
         for fmt in ("csv", "json"):
             out = Path("runs") / f"{stem}-pareto.{fmt}"
             write_records(pareto_records(study), fmt, out)
@@ -353,16 +354,10 @@ def _finish(study, handle, name: str, elapsed_s: float, args: argparse.Namespace
     return 0
 
 
-def _safe_stem(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "study"
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     import optuna
 
-    from ..storage import open_storage
+    from ..study.storage import open_storage
     from ..study import config_from_study, resolve, run_worker
 
     _positive("--trials", args.trials)
@@ -396,7 +391,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_studies(args: argparse.Namespace) -> int:
     import optuna
 
-    from ..storage import open_storage
+    from ..study.storage import open_storage
     from ..study import status_counts
 
     handle = open_storage(args.storage, create_dirs=False)
@@ -420,7 +415,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import optuna
 
     from ..export import pareto_records, plan_of_trial, trial_record, write_records
-    from ..storage import open_storage
+    from ..study.storage import open_storage
 
     _check_export_args(args)
     handle = open_storage(args.storage, create_dirs=False)
@@ -433,7 +428,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UserError("--plan-out: give the plan file to write with --trial (or --qonnx OUT.onnx)")
         plan = plan_of_trial(study, args.trial)
         if args.qonnx:
-            from ..qonnx_export import export_trial
+            from ..export.qonnx import export_trial
 
             summary, note = export_trial(study, args.trial, args.qonnx,
                                          note=lambda line: print(line, file=sys.stderr))

@@ -77,7 +77,7 @@ def check_run_options(args: argparse.Namespace, device_attr: str = "device", dev
             raise UserError(f"--cache-dir: {cache} is a file; give a directory")
     device = getattr(args, device_attr, None)
     if device is not None:
-        from ..train import resolve_device
+        from ..training import resolve_device
 
         try:
             resolve_device(device)
@@ -107,7 +107,7 @@ def _pct(x: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..train import cache_path, pretrain
+    from ..training import cache_path, pretrain
 
     check_run_options(args)
     if args.epochs is not None and args.epochs < 1:
@@ -163,7 +163,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from hwmodels.formats import QuantScheme
 
     from ..quant import PlanError
-    from ..train import FinetuneBudget, cache_path, check_plan, finetune, uniform_plan
+    from ..training import FinetuneBudget, cache_path, check_plan, finetune, uniform_plan
 
     check_run_options(args)
     if args.pretrain_epochs is not None and args.pretrain_epochs < 1:
@@ -192,7 +192,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise UserError(f"--pretrain-epochs: needs at least 1 epoch, got {args.pretrain_epochs}")
     qonnx_path = None
     if args.qonnx:
-        from ..qonnx_export import ExportError, check_target
+        from ..export.qonnx import ExportError, check_target
 
         try:
             qonnx_path = check_target(args.qonnx)
@@ -227,7 +227,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _write_qonnx(model: Any, bundle: Any, plan: Any, path: Path, args: argparse.Namespace) -> None:
-    from ..qonnx_export import ExportError, export_qonnx
+    from ..export.qonnx import ExportError, export_qonnx
 
     x = bundle.example_input
     x = x[:1] if hasattr(x, "ndim") and x.ndim > 0 else x

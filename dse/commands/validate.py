@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .design import add_design_args
 
 RESOURCES = ("lut", "ff", "dsp", "bram18")
 #: the user attribute ``dse validate`` writes on a trial
@@ -32,20 +33,6 @@ VALIDATION_ATTR = "rtl_validation"
 
 
 # --- argument parsing ------------------------------------------------------------------
-
-def add_design_args(p: argparse.ArgumentParser, hwmodel_help: str = "hardware model (RTL: 'systolic')") -> None:
-    """The design-point options shared by ``dse hw eval|rtl|verify|synth``."""
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology CSV (conv or GEMM format)")
-    src.add_argument("--workload", metavar="NAME", help="workload name (see 'dse workload list')")
-    p.add_argument("--hwmodel", required=True, metavar="NAME", help=hwmodel_help)
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KNOB=VALUE",
-                   help="hardware knob value (repeatable)")
-    p.add_argument("--scheme", default="fixed:8", metavar="KIND:BITS",
-                   help="number format of every layer, e.g. fixed:8, msq:4, term:8,term_budget=12 "
-                        "(default fixed:8)")
-    p.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
-
 
 def register_hw(hsub: argparse._SubParsersAction) -> None:
     """Add ``rtl``, ``verify`` and ``synth`` to ``dse hw``."""
@@ -83,13 +70,13 @@ def _resolve(args: argparse.Namespace):
     from hwmodels import Unsupported
     from hwmodels.rtl.array import spec_for_point
 
-    from .hw import _load_workload, _model, _point
+    from .design import design_point, hw_model, load_workload
 
-    model = _model(args.hwmodel)
+    model = hw_model(args.hwmodel)
     if model.name != "systolic":
         raise UserError(f"--hwmodel: RTL is generated for the 'systolic' model only; got {model.name!r}")
-    point = _point(args, model)
-    workload = _load_workload(args)
+    point = design_point(args, model)
+    workload = load_workload(args)
     try:
         spec = spec_for_point(model, workload, point)
         model.evaluate(workload, point)
@@ -360,7 +347,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UserError("--top: must be a positive integer")
     if args.max_cycles is not None and args.max_cycles < 1:
         raise UserError("--max-cycles: must be a positive integer")
-    from ..storage import load_named_study
+    from ..study.storage import load_named_study
 
     study, _ = load_named_study(args.storage, args.study, "validate")
     cfg = config_from_study(study)

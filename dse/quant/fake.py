@@ -26,7 +26,7 @@ from torch import nn
 
 from hwmodels.formats import QuantScheme, levels
 
-from .terms import _term_quantize_rows
+from .terms import term_quantize_rows
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -165,7 +165,7 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
         rows = c.movedim(row_dim, 0)
         flat = torch.round(rows.reshape(rows.shape[0], -1) * n)
         # kept / n straight from the lookup table (same float rounding as dividing after)
-        kept = _term_quantize_rows(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, flat.dtype, n)
+        kept = term_quantize_rows(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, flat.dtype, n)
         return kept.reshape(rows.shape).movedim(0, row_dim)
     if kind == "msq":
         n = 2 ** (b - 1) - 1
@@ -181,7 +181,7 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
 
 def _per_value_terms(q: torch.Tensor, budget: int, encoding: str, n: int) -> torch.Tensor:
     """Integral ``q`` with only each value's ``budget`` largest terms, divided by ``n``."""
-    return _term_quantize_rows(q.reshape(1, -1), budget, 1, encoding, q.dtype, n).reshape(q.shape)
+    return term_quantize_rows(q.reshape(1, -1), budget, 1, encoding, q.dtype, n).reshape(q.shape)
 
 
 def row_levels_n(scheme: QuantScheme, like: torch.Tensor, row_dim: int = 0) -> torch.Tensor:

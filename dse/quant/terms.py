@@ -91,14 +91,14 @@ def term_quantize(q: ArrayLike, budget: BudgetLike, group_size: int = 1, encodin
     if t.numel() == 0:
         res = t.clone()
     elif t.ndim == 0:
-        res = _term_quantize_rows(t.reshape(1, 1), k, 1, encoding, out_dtype).reshape(())
+        res = term_quantize_rows(t.reshape(1, 1), k, 1, encoding, out_dtype).reshape(())
     else:
         moved = t.movedim(dim, -1)
         shape = moved.shape
         flat = moved.reshape(-1, shape[-1])
         if isinstance(k, torch.Tensor):  # one budget per index of axis 0 -> one per flattened row
             k = k.repeat_interleave(flat.shape[0] // shape[0]) if shape[0] else k
-        res = _term_quantize_rows(flat, k, int(group_size), encoding, out_dtype).reshape(shape).movedim(-1, dim)
+        res = term_quantize_rows(flat, k, int(group_size), encoding, out_dtype).reshape(shape).movedim(-1, dim)
     return res.numpy() if is_numpy else res
 
 
@@ -123,7 +123,7 @@ def _check_budget(budget: BudgetLike, t: torch.Tensor, dim: int) -> Union[int, t
     return int(budget)
 
 
-def _term_quantize_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
+def term_quantize_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
                         out_dtype: torch.dtype, divisor: Optional[int] = None) -> torch.Tensor:
     """Rows of integral values (any dtype), groups of ``g`` along the last axis; one budget
     for all groups or one per row (int64 tensor). Returns ``kept`` in ``out_dtype``, divided

@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..export import csv_text, trial_record
-from ..pareto import hypervolume_history, normalize, to_minimization
+from ..study.pareto import hypervolume_history, normalize, to_minimization
 from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
 from .importance import BINS, TOP_FRACTION, param_importances
 from .validation import validation_data

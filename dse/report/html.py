@@ -14,6 +14,8 @@ older browsers.
 
 from __future__ import annotations
 
+import re
+
 import base64
 import gzip
 import html
@@ -196,3 +198,8 @@ def render_page(data: dict[str, Any], compress_js: bool = True) -> str:
         f"<script>{_script_safe(_report_script())}</script>",
         "</body></html>",
     ])
+
+
+def report_stem(name: str) -> str:
+    """A study name as a safe file name stem (the default ``reports/<stem>.html``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "study"

@@ -54,7 +54,7 @@ def _is_quant_layer(m: nn.Module) -> bool:
     return isinstance(m, QuantLayer)
 
 
-class _Tracer(fx.Tracer):
+class Tracer(fx.Tracer):
     """Keeps QuantLayer wrappers as leaves (their forward calls a private conv method)."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
@@ -123,7 +123,7 @@ def trace_workload(model: nn.Module, example_input: Any, name: str = "model") ->
     """
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     try:
-        graph = _Tracer().trace(model)
+        graph = Tracer().trace(model)
         gm = fx.GraphModule(model, graph)
     except Exception as e:  # fx raises TraceError, TypeError, NotImplementedError, ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

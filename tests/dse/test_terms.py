@@ -259,7 +259,7 @@ def test_table_method_matches_per_plane_method_on_a_weight_tensor(encoding):
     w = torch.randn(32, 576, generator=g)
     q = torch.round(w / w.abs().max() * 127).to(torch.int64)
     for k in list(range(0, 40)) + list(range(40, 16 * 7 + 2, 9)):
-        fast = _terms._term_quantize_rows(q, k, 16, encoding, torch.int64)
+        fast = _terms.term_quantize_rows(q, k, 16, encoding, torch.int64)
         slow = _terms._plane_rows(q, k, 16, encoding)
         assert torch.equal(fast, slow), k
 
@@ -269,7 +269,7 @@ def test_divided_result_is_bit_identical_to_dividing_after():
     g = torch.Generator().manual_seed(4)
     q = torch.round(torch.randn(32, 100, generator=g).clamp(-1, 1) * 127)
     for group, k in [(1, 2), (16, 9), (5, 3)]:
-        direct = _terms._term_quantize_rows(q, k, group, "csd", torch.float32, 127)
+        direct = _terms.term_quantize_rows(q, k, group, "csd", torch.float32, 127)
         after = term_quantize(q, k, group, "csd") / 127
         assert torch.equal(direct.view(torch.int32), after.view(torch.int32))
 

@@ -11,8 +11,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .errors import UserError
-from .study import feasible, pareto_trials
+from ..errors import UserError
+from ..study import feasible, pareto_trials
 
 
 def trial_record(t: FrozenTrial, objectives: list[str]) -> dict[str, Any]:

@@ -168,8 +168,8 @@ def compare(workload: Union[str, Any], device: str = "XC7Z020", w_bits: int = 4,
     """Fine-tune all-fixed, all-SP2 and mixed (balanced fraction) plans of every compute
     layer at ``w_bits`` (activations ``a_bits``, default the same) with one budget from the
     same FP32 model, and price the mixed and DSP-only designs on ``device``."""
-    from .train import FinetuneBudget, finetune
-    from .workloads import get_workload
+    from ..training import FinetuneBudget, finetune
+    from ..workloads import get_workload
 
     bundle = get_workload(workload) if isinstance(workload, str) else workload
     a_bits = w_bits if a_bits is None else a_bits

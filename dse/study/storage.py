@@ -34,7 +34,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
-from .errors import DseWarning, StorageError, StorageWriteError, UserError
+from ..errors import DseWarning, StorageError, StorageWriteError, UserError
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -322,25 +322,25 @@ def check_storage(url: str | None, create_dirs: bool = True, write: bool | None 
         return
     if url.startswith(("sqlite:", "postgresql", "mysql")):
         if url.startswith("sqlite:"):
-            db = _sqlite_path(url)
+            db = sqlite_path(url)
             check_local_path(db, create_dirs, write)
             if db.is_file():
                 _check_sqlite_file(db)
         return
-    path = _journal_path(url)
+    path = journal_path(url)
     check_local_path(path, create_dirs, write)
     if path.is_file():
         _check_journal_file(path)
 
 
-def _sqlite_path(url: str) -> Path:
+def sqlite_path(url: str) -> Path:
     if not url.startswith("sqlite:///") or url == "sqlite:///":
         raise UserError(f"storage: {url!r} names no file; write sqlite:///relative/path.db or "
                         "sqlite:////absolute/path.db")
     return Path(url[len("sqlite:///"):].split("?", 1)[0])
 
 
-def _journal_path(url: str) -> Path:
+def journal_path(url: str) -> Path:
     path_str = url[len("journal:///") - 1:] if url.startswith("journal:///") else url
     if "://" in path_str or not path_str.strip() or url.startswith(("file:", "http:", "https:")):
         raise UserError(f"storage: unsupported URL {_redact(url)!r}; use a file path ending in .journal, "
@@ -360,7 +360,7 @@ def open_storage(url: str | None, create_dirs: bool = True, write: bool | None =
     if url.startswith(("sqlite:", "postgresql", "mysql")):
         lock_path = None
         if url.startswith("sqlite:"):
-            db = _sqlite_path(url)
+            db = sqlite_path(url)
             check_local_path(db, create, write)
             if (create if write is None else write) and db.parent.is_dir() and not _dir_writable(db.parent):
                 raise UserError(f"storage: SQLite needs to write next to {str(db)!r}, but directory "
@@ -385,7 +385,7 @@ def open_storage(url: str | None, create_dirs: bool = True, write: bool | None =
             msg = (str(e).splitlines() or [type(e).__name__])[0][:200]
             raise UserError(f"storage: cannot open {_redact(url)}: {msg}") from None
         return StorageHandle(url, storage, lock_path=lock_path, rdb_url=url, heartbeat=True)
-    path = _journal_path(url)
+    path = journal_path(url)
     check_local_path(path, create, write)
     if create:
         _make_parent(path)

@@ -61,15 +61,15 @@ from hwmodels.base import DesignPoint
 from hwmodels.formats import ENCODINGS, GRANULARITIES, MAX_BITS, MIN_BITS, QuantScheme, max_terms
 from hwmodels.workload import Workload
 
-from . import __version__
-from .config import DEFAULT_MULTIRES_BUDGETS, MULTIRES_FIRST_LAST, MultiresConfig, StudyConfig, parse_budget
-from .errors import UserError
-from .quant import QuantLayer, quant_layers, quantize_model
-from .train import (CODE_VERSION as TRAIN_CODE_VERSION, CPU_THREADS, FinetuneBudget, FinetuneResult,
-                    _architecture_digest, _as_bundle, _batches, _num_batches, _optimizer,
-                    _progress_bar, _require_data, _to, _write_atomic, cache_root, evaluate_accuracy, finetune,
+from .. import __version__
+from ..config import DEFAULT_MULTIRES_BUDGETS, MULTIRES_FIRST_LAST, MultiresConfig, StudyConfig, parse_budget
+from ..errors import UserError
+from ..quant import QuantLayer, quant_layers, quantize_model
+from ..training import (CODE_VERSION as TRAIN_CODE_VERSION, CPU_THREADS, FinetuneBudget, FinetuneResult,
+                    architecture_digest, as_bundle, batches, num_batches, make_optimizer,
+                    progress_bar, require_data, to_device, write_atomic, cache_root, evaluate_accuracy, finetune,
                     pretrain, resolve_device, seeded)
-from .workloads import TensorData, WorkloadBundle
+from ..workloads import TensorData, WorkloadBundle
 
 #: bump when a change to multi-resolution training makes earlier checkpoints stale
 CODE_VERSION = 1
@@ -366,8 +366,8 @@ def build_model(bundle: WorkloadBundle, spec: MultiresSpec, state_dict: Optional
     elif calibration is not None:
         model.eval()
         with torch.no_grad():
-            model(_to(calibration, device))
-    model.trace_feeds(_to(bundle.example_input, device))
+            model(to_device(calibration, device))
+    model.trace_feeds(to_device(bundle.example_input, device))
     return model
 
 
@@ -398,21 +398,21 @@ def _fit(model: MultiresModel, bundle: WorkloadBundle, spec: MultiresSpec, batch
          device: torch.device, progress: bool) -> _Fit:
     run = _Fit()
     budget = spec.finetune_budget()
-    per_epoch = _num_batches(bundle.train, batch_size)
+    per_epoch = num_batches(bundle.train, batch_size)
     total = spec.epochs * per_epoch if per_epoch else None
-    opt = _optimizer(model, budget)
+    opt = make_optimizer(model, budget)
     gen = torch.Generator().manual_seed(seed)
     students = spec.students
-    bar = _progress_bar(total, f"multires {bundle.name}", progress)
+    bar = progress_bar(total, f"multires {bundle.name}", progress)
     try:
         for epoch in range(1, spec.epochs + 1):
             model.train()
-            for x, y in _batches(bundle.train, batch_size, gen):
+            for x, y in batches(bundle.train, batch_size, gen):
                 if total:
                     lr = budget.lr * 0.5 * (1.0 + math.cos(math.pi * run.steps / total))
                     for g in opt.param_groups:
                         g["lr"] = lr
-                x, y = _to(x, device), _to(y, device)
+                x, y = to_device(x, device), to_device(y, device)
                 model.set_resolution(spec.teacher)
                 out_t = model(x)
                 model.set_resolution(students[run.steps % len(students)])
@@ -475,14 +475,14 @@ class MultiresCheckpoint:
 
     def model(self, workload: WorkloadLike, device: str = "cpu") -> MultiresModel:
         """A fresh :class:`MultiresModel` carrying this checkpoint's weights."""
-        bundle = _as_bundle(workload)
+        bundle = as_bundle(workload)
         with torch.random.fork_rng(devices=[]):
             return build_model(bundle, self.spec, state_dict=self.state_dict, device=resolve_device(device))
 
 
 def _key(bundle: WorkloadBundle, spec: MultiresSpec, seed: int) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):
-        arch = _architecture_digest(bundle.build_model())
+        arch = architecture_digest(bundle.build_model())
     return {"workload": bundle.name, "options": [[k, repr(v)] for k, v in bundle.options], "seed": int(seed),
             "spec": spec.to_dict(), "code_version": CODE_VERSION, "train_code_version": TRAIN_CODE_VERSION,
             "dse_version": __version__, "architecture": arch}
@@ -491,7 +491,7 @@ def _key(bundle: WorkloadBundle, spec: MultiresSpec, seed: int) -> dict[str, Any
 def checkpoint_path(workload: WorkloadLike, spec: MultiresSpec, seed: int = 0,
                     cache_dir: Optional[Union[str, Path]] = None) -> Path:
     """Where the checkpoint of ``workload``/``spec``/``seed`` is (or will be) cached."""
-    bundle = _as_bundle(workload)
+    bundle = as_bundle(workload)
     return _cache_path(bundle, _key(bundle, spec, seed), cache_dir)
 
 
@@ -531,7 +531,7 @@ def load_checkpoint(path: Union[str, Path], workload: WorkloadLike) -> MultiresC
     """Read a checkpoint file written by :func:`train_multires` for ``workload``; raises
     ``UserError`` (one line) when it is missing, damaged or for another model."""
     p = Path(path).expanduser()
-    bundle = _as_bundle(workload)
+    bundle = as_bundle(workload)
     if not p.is_file():
         raise UserError(f"checkpoint: no such file {str(p)!r}")
     try:
@@ -557,8 +557,8 @@ def train_multires(workload: WorkloadLike, spec: MultiresSpec, seed: int = 0, *,
         UserError: a shape-only workload, a bad device, or a mismatching explicit ``path``.
         RuntimeError: training diverged.
     """
-    bundle = _as_bundle(workload)
-    _require_data(bundle)
+    bundle = as_bundle(workload)
+    require_data(bundle)
     dev = resolve_device(device)
     key = _key(bundle, spec, seed)
     target = Path(path).expanduser() if path else _cache_path(bundle, key, cache_dir)
@@ -584,7 +584,7 @@ def train_multires(workload: WorkloadLike, spec: MultiresSpec, seed: int = 0, *,
     batch_size = spec.batch_size or bundle.batch_size
     t0 = time.perf_counter()
     with seeded(seed, dev, threads):
-        first = next(iter(_batches(bundle.train, batch_size, None)))[0]
+        first = next(iter(batches(bundle.train, batch_size, None)))[0]
         model = build_model(bundle, spec, float_state=pre.state_dict, calibration=first, device=dev)
         run = _fit(model, bundle, spec, batch_size, seed, dev, progress)
     elapsed = time.perf_counter() - t0
@@ -594,7 +594,7 @@ def train_multires(workload: WorkloadLike, spec: MultiresSpec, seed: int = 0, *,
     payload = {"format": _FORMAT, "key": key, "state_dict": state, "accuracies": [float(a) for a in run.accuracies],
                "float_accuracy": float(pre.float_accuracy), "time_s": elapsed, "steps": run.steps,
                "history": [float(a) for a in run.history]}
-    _write_atomic(target, payload)
+    write_atomic(target, payload)
     return _from_payload(payload, target, False, note)
 
 
@@ -604,7 +604,7 @@ def train_individual(workload: WorkloadLike, spec: MultiresSpec, index: int, see
     """A model trained at resolution ``index`` alone (the baseline of the paper's claim):
     the same FP32 start, layers, epochs, optimizer, schedule and data order as the
     multi-resolution model, cross-entropy only, ordinary BatchNorm."""
-    bundle = _as_bundle(workload)
+    bundle = as_bundle(workload)
     names = list(bundle.spec.layer_names)
     pinned = pinned_layers(names, spec)
     plan = {n: spec.fixed_scheme if n in pinned else spec.scheme(index) for n in names}
@@ -625,7 +625,7 @@ def resolution_costs(workload: Workload, spec: MultiresSpec, hwmodel: str = "ter
     default knobs."""
     from hwmodels.registry import get_model
 
-    from .evaluate import complexity_metrics
+    from ..evaluate import complexity_metrics
 
     model = get_model(hwmodel)
     macs = sum(layer.macs for layer in workload.layers) or 1
@@ -682,7 +682,7 @@ def calibration_batches(bundle: WorkloadBundle, count: int, seed: int, batch_siz
             out.append(data.prepare(xb, None) if data.prepare is not None else xb)
         return out
     out = []
-    for x, _ in _batches(data, bs, torch.Generator().manual_seed(seed)):
+    for x, _ in batches(data, bs, torch.Generator().manual_seed(seed)):
         out.append(x)
         if len(out) >= count:
             break
@@ -703,7 +703,7 @@ def recalibrate_batchnorm(model: MultiresModel, batches: Iterable[Any], device: 
             bn.train()
         with torch.no_grad():
             for x in batches:
-                model(_to(x, dev))
+                model(to_device(x, dev))
     finally:
         for bn, m in zip(active, momenta):
             bn.momentum = m

@@ -29,8 +29,8 @@ import optuna
 
 from hwmodels import DesignPoint
 
-from .errors import UserError
-from .evaluate import Evaluator
+from ..errors import UserError
+from ..evaluate import Evaluator
 
 #: below this feasible share a search stops before its first trial (``--force`` runs anyway)
 LOW_FEASIBLE = 0.05
@@ -359,8 +359,8 @@ def finetune_seconds(resolved: Any, repeats: int = 3) -> Optional[float]:
 
     from hwmodels import QuantScheme
 
-    from .quant import quantize_model
-    from .train import CPU_THREADS, _num_batches, resolve_device, seeded, uniform_plan
+    from ..quant import quantize_model
+    from ..training import CPU_THREADS, num_batches, resolve_device, seeded, uniform_plan
 
     dev = resolve_device(cfg.finetune.device)
     bs = cfg.finetune.batch_size or bundle.batch_size
@@ -381,8 +381,8 @@ def finetune_seconds(resolved: Any, repeats: int = 3) -> Optional[float]:
             if i:
                 times.append(time.perf_counter() - t0)
     step_s = sorted(times)[len(times) // 2]
-    train_batches = _num_batches(bundle.train, bs) or 1
-    val_batches = _num_batches(bundle.val, bs) or 1
+    train_batches = num_batches(bundle.train, bs) or 1
+    val_batches = num_batches(bundle.val, bs) or 1
     if cfg.fidelity == "multires":  # BN re-estimation on a few batches, then one evaluation
         return step_s / 3 * (cfg.multires.calibration_batches + val_batches)
     ft = cfg.finetune
@@ -392,9 +392,9 @@ def finetune_seconds(resolved: Any, repeats: int = 3) -> Optional[float]:
 
 
 def _batch_source(data: Any, batch_size: int):
-    from .train import _batches
+    from ..training import batches
 
-    return _batches(data, batch_size, None)
+    return batches(data, batch_size, None)
 
 
 @dataclass(frozen=True)
@@ -442,7 +442,7 @@ def cost(resolved: Any, pf: Preflight) -> Cost:
     ft_s = finetune_seconds(resolved)
     cached = None
     if ft_s is not None and cfg.fidelity == "finetune":
-        from .train import cache_path
+        from ..training import cache_path
 
         cached = cache_path(resolved.bundle, seed=cfg.seed, epochs=cfg.finetune.pretrain_epochs).is_file()
     return Cost(trials, n * (pf.hw_s + TRIAL_OVERHEAD_S), ft_s, n * pf.share, cached)

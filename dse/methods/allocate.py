@@ -59,9 +59,9 @@ from torch import nn
 from hwmodels import DesignPoint, QuantScheme
 from hwmodels.formats import MAX_BITS, MIN_BITS
 
-from .quant import QuantLayer, compute_layer_names, quant_layers, quantize_model
-from .quant.fake import ste
-from .workloads import WorkloadBundle, get_workload
+from ..quant import QuantLayer, compute_layer_names, quant_layers, quantize_model
+from ..quant.fake import ste
+from ..workloads import WorkloadBundle, get_workload
 
 METRICS = ("size", "macbits", "cycles")
 GRANULARITIES = ("filter", "layer")
@@ -310,7 +310,7 @@ def allocate(workload: Union[str, WorkloadBundle], spec: AllocationSpec, seed: i
     """Learn bit widths for ``workload`` from its cached FP32 model (see module doc).
 
     Raises ``ValueError`` for a target outside what the bit limits can reach."""
-    from .train import (_batches, _calibrate, _num_batches, _progress_bar, evaluate_accuracy, pretrain,
+    from ..training import (batches, calibrate_activations, num_batches, progress_bar, evaluate_accuracy, pretrain,
                         resolve_device, seeded)
 
     bundle = get_workload(workload) if isinstance(workload, str) else workload
@@ -337,7 +337,7 @@ def allocate(workload: Union[str, WorkloadBundle], spec: AllocationSpec, seed: i
                                                spec.bits_max, init)
             ql.weight_quant = quantizers[n]
         model = model.to(dev)
-        _calibrate(model, bundle.train, batch_size, dev)
+        calibrate_activations(model, bundle.train, batch_size, dev)
         qparams = [p for q in quantizers.values() for p in q.parameters()]
         qids = {id(p) for p in qparams}
         weights = [p for p in model.parameters() if p.requires_grad and id(p) not in qids]
@@ -351,19 +351,19 @@ def allocate(workload: Union[str, WorkloadBundle], spec: AllocationSpec, seed: i
         for o in (opt_w, opt_q):
             for g in o.param_groups:
                 g["base"] = g["lr"]
-        per_epoch = _num_batches(bundle.train, batch_size) or 1
+        per_epoch = num_batches(bundle.train, batch_size) or 1
         total_steps = spec.epochs * per_epoch
         gen = torch.Generator().manual_seed(seed)
         best_bits: Optional[dict[str, tuple[int, ...]]] = None
         best_cost = math.nan
         history: list[dict[str, float]] = []
         steps = 0
-        bar = _progress_bar(total_steps, f"allocate {bundle.name}", progress)
+        bar = progress_bar(total_steps, f"allocate {bundle.name}", progress)
         try:
             for epoch in range(spec.epochs):
                 model.train()
                 ce_sum = n_batches = 0.0
-                for x, y in _batches(bundle.train, batch_size, gen):
+                for x, y in batches(bundle.train, batch_size, gen):
                     scale = 0.5 * (1.0 + math.cos(math.pi * steps / total_steps))
                     for o in (opt_w, opt_q):
                         for g in o.param_groups:
@@ -450,7 +450,7 @@ def study_config(workload: str, name: str, storage: Optional[str], *, device: Op
     bit-serial model (knobs at their defaults, ``device`` fixed when given), fixed-point
     schemes of the allocation's widths with first and last layers searched too (so ``dse
     worker`` can later search the same space), no enqueued baselines."""
-    from .config import parse_config
+    from ..config import parse_config
 
     raw: dict[str, Any] = {
         "study": {"name": name, "objectives": list(objectives), "seed": int(seed), "baselines": []},
@@ -498,10 +498,10 @@ def run_allocation(workload: Union[str, WorkloadBundle], spec: AllocationSpec, s
 
     from hwmodels.registry import get_model
 
-    from .errors import UserError
-    from .evaluate import Evaluator
-    from .study import config_from_study, open_study, record_point, resolve
-    from .train import FinetuneBudget, finetune
+    from ..errors import UserError
+    from ..evaluate import Evaluator
+    from ..study import config_from_study, open_study, record_point, resolve
+    from ..training import FinetuneBudget, finetune
 
     if (storage is None) != (study is None):
         raise UserError("--storage/--study: give both to record the run in a study, or neither")
@@ -511,7 +511,7 @@ def run_allocation(workload: Union[str, WorkloadBundle], spec: AllocationSpec, s
     handle = None
     created = False
     if study is not None:
-        from .storage import open_storage
+        from ..study.storage import open_storage
 
         handle = open_storage(storage)
         known = {s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)}
@@ -539,7 +539,7 @@ def run_allocation(workload: Union[str, WorkloadBundle], spec: AllocationSpec, s
         else:  # an in-memory bundle (tests, notebooks): the same parts, built by hand
             from search_spaces import HardwarePiece, SearchSpace
 
-            from .study import Resolved
+            from ..study import Resolved
 
             model = get_model("bitserial")
             fixed = {"device": device} if device else {}

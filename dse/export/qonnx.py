@@ -131,7 +131,7 @@ def activation_staircase(scheme: QuantScheme, signed: bool) -> tuple[np.ndarray,
     """(integer thresholds on the a_bits grid as half-steps, lowest output level, count)
     of an activation with a term budget: output level f(q) for grid integer q; thresholds
     at q - 0.5 repeated f(q) - f(q-1) times."""
-    from .quant.terms import term_quantize
+    from ..quant.terms import term_quantize
 
     b = scheme.a_bits
     n = 2 ** (b - 1) - 1 if signed else 2 ** b - 1
@@ -192,7 +192,7 @@ class _Builder:
 
 
 def _quant_layer_class():
-    from .quant import QuantLayer
+    from ..quant import QuantLayer
 
     return QuantLayer
 
@@ -533,9 +533,9 @@ def _eval_python(node: fx.Node, val: Callable[[Any], Any]) -> Any:
 
 
 def _tracer():
-    from .workloads.trace import _Tracer
+    from ..workloads.trace import Tracer
 
-    return _Tracer()
+    return Tracer()
 
 
 def build_qonnx(model: nn.Module, example_input: torch.Tensor, name: str = "model",
@@ -651,8 +651,8 @@ def plan_model(bundle: Any, plan: Any, seed: int = 0, pretrain_epochs: Optional[
     and calibrated on the first training batch, exactly as a fine-tune starts. A
     shape-only workload (no data) gets its seeded initial weights, calibrated on its
     example input (seeded random values when that is all zeros). Returns (model in eval mode, a note on where the weights came from)."""
-    from .quant import quantize_model
-    from .train import _calibrate, check_plan, pretrain, seeded
+    from ..quant import quantize_model
+    from ..training import calibrate_activations, check_plan, pretrain, seeded
 
     schemes = check_plan(bundle, plan)
     dev = torch.device("cpu")
@@ -662,7 +662,7 @@ def plan_model(bundle: Any, plan: Any, seed: int = 0, pretrain_epochs: Optional[
             model = bundle.build_model()
             model.load_state_dict(pre.state_dict)
             model = quantize_model(model, schemes, inplace=True)
-            _calibrate(model, bundle.train, bundle.batch_size, dev)
+            calibrate_activations(model, bundle.train, bundle.batch_size, dev)
         note = (f"pre-trained FP32 weights ({pre.epochs} epochs, seed {seed}, {100 * pre.float_accuracy:.2f}%), "
                 "quantized with the plan and calibrated; not fine-tuned")
     else:
@@ -689,10 +689,10 @@ def export_trial(study: Any, number: int, path: str | os.PathLike, cache_dir: An
     the FP32 model when it is not cached)."""
     from optuna.trial import TrialState
 
-    from .errors import UserError
-    from .quant import PlanError
-    from .study import config_from_study, feasible
-    from .workloads import get_workload
+    from ..errors import UserError
+    from ..quant import PlanError
+    from ..study import config_from_study, feasible
+    from ..workloads import get_workload
 
     try:
         target = check_target(path)
@@ -718,7 +718,7 @@ def export_trial(study: Any, number: int, path: str | os.PathLike, cache_dir: An
     if not bundle.has_model:
         raise UserError(f"--qonnx: workload {cfg.workload!r} is layers-only (no torch model), so it has no graph "
                         "to export; export the plan instead (--plan-out)")
-    from .train import cache_path, check_plan
+    from ..training import cache_path, check_plan
 
     try:
         check_plan(bundle, point)

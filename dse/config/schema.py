@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from hwmodels.formats import ENCODINGS, GRANULARITIES, KINDS, MAX_BITS, MIN_BITS
 
-from .errors import UserError
+from ..errors import UserError
 
 OBJECTIVES = ("accuracy", "latency_s", "energy_j", "lut", "dsp", "bram18", "ff", "avg_weight_bits",
               "mac_bits", "term_pairs")

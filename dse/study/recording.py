@@ -1,0 +1,105 @@
+"""Writing a trial's outcome to the storage: its user attrs, constraints and Optuna state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Optional
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hwmodels import DesignPoint
+
+from ..evaluate import STATUS_ABANDONED, STATUS_COMPLETE, STATUS_INFEASIBLE, Evaluation
+from .storage import StorageHandle, worker_id
+
+
+def jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def point_key(point: DesignPoint) -> str:
+    return hashlib.sha1(json.dumps(point.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record(trial: optuna.Trial, ev: Evaluation) -> None:
+    trial.set_user_attr("status", ev.status)
+    if ev.reason:
+        trial.set_user_attr("reason", ev.reason)
+    trial.set_user_attr("metrics", jsonable(ev.metrics))
+    if ev.hw:
+        trial.set_user_attr("hw", jsonable(ev.hw))
+    if ev.hw_layers:
+        trial.set_user_attr("hw_layers", jsonable(ev.hw_layers))
+    if ev.finetune:
+        trial.set_user_attr("finetune", jsonable(ev.finetune))
+    trial.set_user_attr("timing", jsonable(ev.timing))
+    set_constraints(trial, ev.constraints)
+
+
+#: the trial system attr optuna-dashboard reads constraint values from (a list; the key
+#: Optuna's deprecated ``constraints_func`` wrote, ``optuna.study._constrained_optimization``)
+DASHBOARD_CONSTRAINTS_KEY = "constraints"
+
+
+def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
+    """Record constraint values (<= 0: satisfied) where Optuna and optuna-dashboard read them:
+    by name with ``Trial.set_constraint`` (Optuna 5's samplers, visualizations and
+    ``FrozenTrial.constraints``), and as one list, in name order, under the trial system
+    attr ``constraints`` (optuna-dashboard 0.21 reads only that; Optuna 5 writes it only
+    from the deprecated ``constraints_func``). ``FrozenTrial.constraints`` then also lists
+    the values as "0", "1", ...: :func:`named_constraints` leaves those out."""
+    names = sorted(k for k in constraints if not k.isdigit())
+    for key in names:
+        trial.set_constraint(key, float(constraints[key]))
+    if names:
+        trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS_KEY,
+                                            [float(constraints[k]) for k in names])
+
+
+def named_constraints(t: FrozenTrial) -> dict[str, float]:
+    """A trial's constraint values by name (without the list copy kept for optuna-dashboard)."""
+    return {k: v for k, v in t.constraints.items() if not k.isdigit()}
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
+    if ev.status == STATUS_COMPLETE:
+        study.tell(trial, list(ev.values))
+    elif ev.status in (STATUS_INFEASIBLE, STATUS_ABANDONED):
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint, ev: Evaluation,
+                 extra: Optional[dict[str, Any]] = None) -> FrozenTrial:
+    """Record a point evaluated outside the worker loop (e.g. by ``dse allocate``) as one
+    trial with the search's user attrs (``worker``, ``point``, ``point_key``, then those of
+    :func:`record`) plus ``extra``; it joins the study's Pareto front like a searched point.
+    The trial has no sampled parameters, and counts toward the study's trial total."""
+    with handle.lock():
+        trial = study.ask()
+        trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("point", point.to_dict())
+    trial.set_user_attr("point_key", point_key(point))
+    for key, value in (extra or {}).items():
+        trial.set_user_attr(key, jsonable(value))
+    record(trial, ev)
+    tell(study, trial, ev)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def replay(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> None:
+    """Copy an identical earlier point's outcome instead of evaluating it again."""
+    for key in ("metrics", "hw", "hw_layers", "finetune", "reason"):
+        if key in original.user_attrs:
+            trial.set_user_attr(key, original.user_attrs[key])
+    trial.set_user_attr("status", original.user_attrs.get("status", STATUS_COMPLETE))
+    trial.set_user_attr("duplicate_of", original.number)
+    trial.set_user_attr("timing", {"total_s": 0.0})
+    set_constraints(trial, named_constraints(original))
+    if original.state == TrialState.COMPLETE:
+        study.tell(trial, list(original.values))
+    else:
+        study.tell(trial, state=original.state)

@@ -1,0 +1,276 @@
+"""The worker loop: ask Optuna for a trial, suggest its design point, evaluate, record, tell.
+
+A worker asks Optuna for a trial under a cross-process lock (so a study's trial count is
+exact however many workers share it), turns it into a DesignPoint, evaluates it in stages
+(``dse/evaluate.py``) and tells Optuna the outcome. Every metric, the design point, the
+hardware summary and timings land in ``trial.user_attrs``; reports and exports read the
+storage alone.
+
+Trial states: COMPLETE = fully evaluated (constraints may still be violated, e.g. an
+accuracy cap); PRUNED = infeasible before fine-tuning, or abandoned as hopeless (the
+``status`` user attr says which, ``reason`` says why); FAILED = an error (``reason``).
+A trial whose worker died is failed and re-enqueued (Optuna's RetryHeartbeatStaleTrialCallback):
+by heartbeat on RDB storages, by process liveness on local journal files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from hwmodels import DesignPoint
+
+from ..errors import SearchInterrupted, StorageError, UserError
+from ..evaluate import STATUS_FAILED, Evaluator
+from .storage import StorageHandle, pid_alive, storage_fault, worker_id
+from .recording import point_key, record, replay, tell
+from .resolve import Resolved
+from .summary import counted_trials, stored_trials
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna's retry-on-stale-heartbeat callback is marked experimental; its warning is noise here.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# we ask trials outside Study.optimize and record heartbeats ourselves (_Heartbeat)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
+
+
+def make_sampler(name: str, seed: Optional[int], n_objectives: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        # conditional space (see search_spaces.base): group=True lets multivariate TPE model
+        # each set of co-occurring parameters jointly; constant_liar keeps parallel workers
+        # from proposing the same point
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=10)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+    if name == "nsga3":
+        return optuna.samplers.NSGAIIISampler(seed=seed, population_size=20)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UserError(f"sampler.name: unknown sampler {name!r}")
+
+
+def recover_stale(study: optuna.Study, handle: StorageHandle) -> list[int]:
+    """Fail and re-enqueue trials whose worker is gone; returns their numbers."""
+    failed: list[int] = []
+    if handle.heartbeat:
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        failed.extend(sorted(before - after))
+    me = worker_id()
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        w = t.user_attrs.get("worker") or {}
+        pid = w.get("pid")
+        if w.get("host") == me["host"] and isinstance(pid, int) and pid != me["pid"] and not pid_alive(pid):
+            if handle.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                retry(study, handle.storage.get_trial(t._trial_id))
+                failed.append(t.number)
+    return failed
+
+
+class _Heartbeat:
+    """Records Optuna heartbeats for a running trial on RDB storages."""
+
+    def __init__(self, handle: StorageHandle, trial: optuna.Trial, interval_s: float):
+        self._stop = threading.Event()
+        self._thread = None
+        if handle.heartbeat:
+            storage = handle.storage
+
+            def beat() -> None:
+                while not self._stop.wait(interval_s):
+                    try:
+                        storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+                    except Exception:  # a transient DB error must not kill the trial
+                        pass
+
+            storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+            self._thread = threading.Thread(target=beat, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@dataclass
+class WorkerResult:
+    ran: int
+    duplicates: int
+    recovered: list[int]
+    stopped: str
+
+
+def make_finetune_fn(resolved: Resolved, progress: bool = False) -> Optional[Callable]:
+    cfg = resolved.cfg
+    if not cfg.needs_training or cfg.fidelity == "none":
+        return None
+    if cfg.fidelity == "multires":
+        from ..methods.multires import multires_score_fn  # issue 7: zero-fine-tune scoring
+
+        return multires_score_fn(resolved)
+    from ..training import FinetuneBudget, finetune
+
+    ft = cfg.finetune
+    budget = FinetuneBudget(epochs=ft.epochs, steps=ft.steps, lr=ft.lr, optimizer=ft.optimizer,
+                            weight_decay=ft.weight_decay, batch_size=ft.batch_size)
+
+    def fn(point: DesignPoint, abort: Callable) -> Any:
+        return finetune(resolved.bundle, point, budget, seed=cfg.seed, abort=abort, device=ft.device,
+                        progress=False, pretrain_epochs=ft.pretrain_epochs)
+
+    return fn
+
+
+def sampler_seed(seed: int, worker_index: int = 0, start_trials: int = 0) -> int:
+    """One worker's sampler seed. A fresh study keeps ``seed + 1000 * worker_index`` (a fresh run
+    gives the same points as before); a resumed one (``start_trials`` stored when the worker
+    starts) mixes that count in, so it draws a new stream instead of re-proposing the first
+    run's points, and stays reproducible."""
+    if start_trials == 0:
+        return seed + 1000 * worker_index
+    digest = hashlib.sha256(f"{seed}:{worker_index}:{start_trials}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
+def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int], deadline: Optional[float],
+               worker_index: int = 0, seed: Optional[int] = None,
+               on_trial: Optional[Callable[[optuna.Study, FrozenTrial], None]] = None,
+               start_trials: Optional[int] = None) -> WorkerResult:
+    """Run trials until the study holds ``target`` counted trials or ``deadline`` passes.
+
+    An exception inside a trial (a plug-in model or workload raising, a NaN) fails that trial
+    with the reason and the search goes on. A storage that cannot be written (disk full,
+    read-only) stops the worker with :class:`~dse.errors.StorageError`: the running trial
+    stays RUNNING and is failed and retried on resume. ``KeyboardInterrupt`` (Ctrl-C, or
+    SIGTERM turned into one by the CLI) fails the running trial, queues it again, and
+    raises :class:`~dse.errors.SearchInterrupted`.
+
+    The sampler seed comes from :func:`sampler_seed` with ``start_trials`` (counted from the
+    storage now when not given; ``dse search --jobs N`` passes the count it saw before
+    starting its workers, so they all use the same one)."""
+    cfg = resolved.cfg
+    study = optuna.load_study(study_name=cfg.name, storage=handle.storage)
+    if start_trials is None:
+        start_trials = stored_trials(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg.sampler, sampler_seed(cfg.seed if seed is None else seed, worker_index,
+                                                           start_trials), len(cfg.objectives))
+    evaluator = Evaluator(cfg, resolved.model, resolved.workload, make_finetune_fn(resolved))
+    ran = dups = 0
+    recovered: list[int] = []
+    stopped = "target reached"
+    trial: Optional[optuna.Trial] = None
+    try:
+        while True:
+            trial = None
+            with handle.lock():
+                recovered += recover_stale(study, handle)
+                trials = study.get_trials(deepcopy=False)
+                if deadline is not None and time.time() >= deadline:
+                    stopped = "time budget spent"
+                    break
+                waiting = any(t.state == TrialState.WAITING for t in trials)
+                if not waiting and target is not None and counted_trials(trials) >= target:
+                    break
+                trial = study.ask()
+                trial.set_user_attr("worker", worker_id())
+            heartbeat = _Heartbeat(handle, trial, interval_s=5)
+            try:
+                dups += _run_trial(handle, study, trial, resolved, evaluator)
+            except (KeyboardInterrupt, StorageError):
+                raise
+            except Exception as e:  # a plug-in bug, a NaN: the trial fails, the search goes on
+                fault = storage_fault(e, handle.url)
+                if fault is not None:
+                    raise fault from None
+                reason = (f"{type(e).__name__}: {e}".splitlines() or [type(e).__name__])[0][:500]
+                trial.set_user_attr("status", STATUS_FAILED)
+                trial.set_user_attr("reason", reason)
+                study.tell(trial, state=TrialState.FAIL)
+            finally:
+                heartbeat.stop()
+            trial_id, trial = trial._trial_id, None
+            ran += 1
+            if on_trial is not None:
+                on_trial(study, study._storage.get_trial(trial_id))
+    except KeyboardInterrupt:
+        failed = []
+        if trial is not None and _fail_and_requeue(study, trial, "interrupted (Ctrl-C or SIGTERM); retried on resume"):
+            failed.append(trial.number)
+        raise SearchInterrupted("interrupted", failed) from None
+    except StorageError:
+        raise
+    except Exception as e:
+        fault = storage_fault(e, handle.url)
+        if fault is not None:
+            raise fault from None
+        raise
+    return WorkerResult(ran, dups, recovered, stopped)
+
+
+def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, resolved: Resolved,
+               evaluator: Evaluator) -> int:
+    """Suggest, claim and evaluate one trial; returns 1 when it replayed an identical point."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if "failed_trial" in frozen.system_attrs and frozen.user_attrs.get("reason"):
+        trial.set_user_attr("reason", "")  # a retry: the failed attempt's reason is not this one's
+    point = resolved.space.suggest(trial, resolved.workload)
+    key = point_key(point)
+    with handle.lock():  # claim the point: no other worker evaluates it at the same time
+        original = next((t for t in study.get_trials(deepcopy=False)
+                         if t.user_attrs.get("point_key") == key and t.number != trial.number
+                         and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)), None)
+        trial.set_user_attr("point", point.to_dict())
+        trial.set_user_attr("point_key", key)
+    if original is not None and original.state == TrialState.RUNNING:
+        original = _wait_for(handle, study, original)
+    if original is not None and original.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        replay(study, trial, original)
+        return 1
+    ev = evaluator.evaluate(point)
+    record(trial, ev)
+    tell(study, trial, ev)
+    return 0
+
+
+def _wait_for(handle: StorageHandle, study: optuna.Study, running: FrozenTrial,
+              poll_s: float = 0.2) -> Optional[FrozenTrial]:
+    """Wait until another worker finishes the identical point it is evaluating; None when it
+    failed (then this trial evaluates the point itself)."""
+    storage = study._storage
+    while True:
+        t = storage.get_trial(running._trial_id)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            return t
+        if t.state != TrialState.RUNNING:
+            return None
+        time.sleep(poll_s)
+        with handle.lock():
+            recover_stale(study, handle)  # its worker may have died
+
+
+def _fail_and_requeue(study: optuna.Study, trial: optuna.Trial, reason: str) -> bool:
+    """Fail a running trial and queue the same parameters again (Optuna's retry callback,
+    as for a crashed worker). False when the storage would not take it."""
+    storage = study._storage
+    try:
+        trial.set_user_attr("status", STATUS_FAILED)
+        trial.set_user_attr("reason", reason)
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            RetryHeartbeatStaleTrialCallback(max_retry=2)(study, storage.get_trial(trial._trial_id))
+        return True
+    except Exception:  # the storage itself failed (disk full): the trial is retried on resume
+        return False
