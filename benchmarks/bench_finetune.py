@@ -10,7 +10,7 @@
    shows its median and best round.
 
     python benchmarks/bench_finetune.py [--workloads digits,mnist1d] [--epochs 2]
-        [--seed 0] [--cache-dir DIR] [--steps 20] [--rounds 5] [--threads 1] [--device cpu]
+        [--seed 0] [--cache-dir DIR] [--steps 20] [--rounds 5] [--threads 1] [--torch-device cpu]
         [--clock thread|wall] [--kinds fixed:4,term:8 b12/g4]
 """
 
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from dse.quant import quantize_model
-from dse.train import (FinetuneBudget, finetune, pretrain, pretrained_model, resolve_device, seeded,
-                       uniform_plan)
+from dse.training import (FinetuneBudget, batches, finetune, pretrain, pretrained_model, resolve_device, seeded,
+                          uniform_plan)
 from dse.workloads import get_workload
 
 ACCURACY_PLANS = (("FP32", None), ("fixed W8A8", "fixed:8,a_bits=8"), ("fixed W4A4", "fixed:4,a_bits=4"),
@@ -113,9 +113,8 @@ def step_overhead(name: str, args: argparse.Namespace) -> None:
 
 
 def _first_batch(bundle):
-    from dse.train import _batches  # the same batching the fine-tune uses
-
-    return _batches(bundle.train, bundle.batch_size, torch.Generator().manual_seed(0))
+    """The fine-tune's own batching (dse.training.batches), seeded."""
+    return batches(bundle.train, bundle.batch_size, torch.Generator().manual_seed(0))
 
 
 def main() -> None:
@@ -128,7 +127,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="steps per timing round")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--torch-device", dest="device", default="cpu", help="cpu | cuda | auto")
     ap.add_argument("--clock", choices=("thread", "wall"), default="thread",
                     help="thread: this thread's CPU time (robust on shared machines); wall: elapsed time")
     ap.add_argument("--kinds", default="", help="comma-separated step kinds to time (default: all)")

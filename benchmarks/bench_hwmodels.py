@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from hwmodels import DesignPoint, LayerSpec, QuantScheme, Workload, get_model, list_models, write_topology  # noqa: E402
 from hwmodels.systolic import clear_caches  # noqa: E402
+from scalesim_reference import CONFIG_TEMPLATE  # noqa: E402  (SCALE-Sim's ideal-bandwidth config; stdlib only)
 
 SCALESIM_PYTHON = Path("/tmp/scalesim-venv/bin/python")
 
@@ -117,46 +118,6 @@ SCALESIM_SCRIPT = textwrap.dedent("""
         print(json.dumps({"topology": topo, "seconds": dt, "cycles": int(float(rows[1][i]))}), flush=True)
 """)
 
-SCALESIM_CONFIG = """[general]
-run_name = bench_r18
-
-[run_presets]
-InterfaceBandwidth = CALC
-UseRamulatorTrace = False
-
-[architecture_presets]
-ArrayHeight = {rows}
-ArrayWidth = {cols}
-IfmapSramSzkB = 6144
-FilterSramSzkB = 6144
-OfmapSramSzkB = 2048
-IfmapOffset = 0
-FilterOffset = 10000000
-OfmapOffset = 20000000
-Dataflow = os
-Bandwidth = 10
-ReadRequestBuffer = 32
-WriteRequestBuffer = 32
-
-[layout]
-IfmapCustomLayout = False
-IfmapSRAMBankBandwidth = 10
-IfmapSRAMBankNum = 10
-IfmapSRAMBankPort = 2
-FilterCustomLayout = False
-FilterSRAMBankBandwidth = 10
-FilterSRAMBankNum = 10
-FilterSRAMBankPort = 2
-
-[sparsity]
-SparsitySupport = false
-SparseRep = ellpack_block
-OptimizedMapping = false
-BlockSize = 8
-RandomNumberGeneratorSeed = 40
-"""
-
-
 def run_scalesim(workload: Workload, rows: int, cols: int, timeout_s: float) -> list[dict]:
     """SCALE-Sim on each layer of ``workload`` (one run per layer, smallest first so a
     timeout still leaves a comparison); returns the layers it finished in time."""
@@ -167,7 +128,8 @@ def run_scalesim(workload: Workload, rows: int, cols: int, timeout_s: float) -> 
         for i, layer in enumerate(order):
             topos.append(str(write_topology(Workload.chain(layer.name, [layer]), dp / f"l{i}.csv", fmt="conv")))
         (dp / "layout.csv").write_text("Layer name, unused,\n")
-        (dp / "bench.cfg").write_text(SCALESIM_CONFIG.format(rows=rows, cols=cols))
+        (dp / "bench.cfg").write_text(CONFIG_TEMPLATE.format(run_name="bench_r18", rows=rows, cols=cols,
+                                                               dataflow="os"))
         (dp / "run.py").write_text(SCALESIM_SCRIPT)
         out: list[dict] = []
         proc = subprocess.Popen([str(SCALESIM_PYTHON), str(dp / "run.py"), str(dp / "bench.cfg"),

@@ -20,6 +20,18 @@ and the N / baseline ratio of each.
         [--objectives latency_s lut avg_weight_bits] [--sampler random|tpe] [--no-browser] [--keep DIR]
         [--importance]
 
+``--synthetic N ...`` builds studies of N trials fast instead of searching them: a real
+search of ``--base`` trials (default 100) is run first, then its trials are copied in bulk
+into the same journal, record by record, in the exact on-disk shape a worker writes (one
+create record, one record per parameter, one per user attr, the constraints, the final
+state), each copy with its latency/cycles/energy scaled by a random factor (log-normal,
+sigma 0.2) and its LUT/FF by another (sigma 0.1), in the trial's metrics, ``hw`` and
+``hw_layers`` alike, a unique ``point_key``, and its objective values recomputed from the
+scaled metrics. Parameters and feasibility are the source trial's (so parameter importance
+on such a study means nothing; the size, shape and cost of the storage are realistic).
+
+    python benchmarks/bench_report.py --synthetic 2000 20000 [--base 100] --no-browser --keep DIR
+
 ``--importance`` also compares the report's parameter importance (dse/report/importance.py)
 with Optuna's PED-ANOVA evaluator on the largest study: top parameters and seconds of each.
 """
@@ -77,6 +89,88 @@ def _build_here(url: str, name: str, trials: int, objectives: list[str], sampler
     open_study(handle, cfg, doc, resolved)
     t0 = time.perf_counter()
     run_worker(handle, resolved, cfg.trials, None)
+    return time.perf_counter() - t0
+
+
+def build_synthetic(url: str, name: str, trials: int, base: int, objectives: list[str], sampler: str) -> float:
+    """A ``trials``-trial study written in bulk from a real ``base``-trial search (see the module
+    docstring), in a child process (as :func:`build_study`: reading the journal here would
+    raise this process's memory, which the report command's ``ru_maxrss`` inherits); seconds."""
+    out = subprocess.run([sys.executable, __file__, "--_synth", url, name, str(trials), str(base), sampler,
+                          *objectives], check=True, capture_output=True, text=True, cwd=str(ROOT))
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _synthetic_here(url: str, name: str, trials: int, base: int, objectives: list[str], sampler: str,
+                    seed: int = 0) -> float:
+    import random
+
+    t0 = time.perf_counter()
+    if not Path(url).exists():
+        build_study(url, name, base, objectives, sampler)
+    lines = Path(url).read_bytes().splitlines(keepends=True)
+    created = 0  # trial ids are given in creation order (one study per journal here)
+    groups: dict[int, list[dict]] = {}
+    baselines = set()
+    for line in lines:
+        log = json.loads(line)
+        if log["op_code"] == 4:
+            if "user_attrs" in log:  # an enqueued baseline (created WAITING with its template)
+                baselines.add(created)
+            created += 1
+        elif "trial_id" in log:
+            groups.setdefault(log["trial_id"], []).append(log)
+    if created >= trials:
+        return time.perf_counter() - t0
+
+    def final(logs):
+        return next((lg for lg in reversed(logs) if lg["op_code"] == 6 and lg["state"] in (1, 2)), None)
+
+    def attr(logs, key):
+        return next((lg["user_attr"][key] for lg in logs if lg["op_code"] == 8 and key in lg["user_attr"]), None)
+
+    pool = [tid for tid, logs in sorted(groups.items())
+            if tid not in baselines and final(logs) is not None and attr(logs, "duplicate_of") is None]
+    if not pool:
+        raise SystemExit(f"--synthetic: the {base}-trial base search finished no trial to copy")
+    rng = random.Random(seed)
+    worker = json.loads(lines[0])["worker_id"]
+    timed = ("latency_s", "cycles", "energy_j")
+    sized = ("lut", "ff")
+
+    def scaled(d, f, g):
+        d = dict(d)
+        for k in timed:
+            if isinstance(d.get(k), (int, float)):
+                d[k] = d[k] * f
+        for k in sized:
+            if isinstance(d.get(k), (int, float)):
+                d[k] = float(round(d[k] * g))
+        return d
+
+    with open(url, "ab") as out:
+        for tid in range(created, trials):
+            src = groups[rng.choice(pool)]
+            f, g = rng.lognormvariate(0, 0.2), rng.lognormvariate(0, 0.1)
+            recs = [{"op_code": 4, "worker_id": worker, "study_id": 0,
+                     "datetime_start": "2026-01-01T00:00:00.000000+00:00"}]
+            metrics = None
+            for lg in src:
+                lg = {**lg, "trial_id": tid}
+                if lg["op_code"] == 8:
+                    (key, value), = lg["user_attr"].items()
+                    if key in ("metrics", "hw") and isinstance(value, dict):
+                        value = scaled(value, f, g)
+                        metrics = value if key == "metrics" else metrics
+                    elif key == "hw_layers" and isinstance(value, list):
+                        value = [scaled(row, f, 1.0) for row in value]
+                    elif key == "point_key":
+                        value = f"{value}-{tid:x}"
+                    lg["user_attr"] = {key: value}
+                elif lg["op_code"] == 6 and lg.get("values") is not None and metrics is not None:
+                    lg["values"] = [metrics.get(o, v) for o, v in zip(objectives, lg["values"])]
+                recs.append(lg)
+            out.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs).encode())
     return time.perf_counter() - t0
 
 
@@ -164,6 +258,10 @@ def main() -> int:
         url, name, n, sampler, *objectives = sys.argv[2:]
         print(_build_here(url, name, int(n), objectives, sampler))
         return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--_synth":
+        url, name, n, base, sampler, *objectives = sys.argv[2:]
+        print(_synthetic_here(url, name, int(n), int(base), objectives, sampler))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, nargs="+", default=[2000])
     ap.add_argument("--baseline", type=int, default=200)
@@ -171,6 +269,9 @@ def main() -> int:
     ap.add_argument("--sampler", default="random", choices=("random", "tpe", "nsga2"))
     ap.add_argument("--no-browser", action="store_true", help="skip the Chromium render timing")
     ap.add_argument("--keep", help="keep (and reuse) the storages and pages in this folder")
+    ap.add_argument("--synthetic", type=int, nargs="+",
+                    help="build studies of these sizes in bulk from a real --base-trial search (instead of --trials)")
+    ap.add_argument("--base", type=int, default=100, help="real trials behind a --synthetic study")
     ap.add_argument("--importance", action="store_true",
                     help="compare parameter importance with Optuna's PED-ANOVA on the largest study")
     args = ap.parse_args()
@@ -179,17 +280,23 @@ def main() -> int:
     tag = f"{len(args.objectives)}obj-{args.sampler}"
     rows = []
     try:
-        for n in [args.baseline, *args.trials]:
-            url = str(work / f"s{n}-{tag}.journal")
-            name = f"bench-{n}-{tag}"
-            search_s = build_study(url, name, n, args.objectives, args.sampler)
-            print(f"{n}-trial study ready ({search_s:.0f} s of search)", file=sys.stderr)
+        sizes = args.synthetic if args.synthetic else [args.baseline, *args.trials]
+        for n in sizes:
+            if args.synthetic:
+                tag_n = f"syn{n}-base{args.base}-{tag}"
+                url, name = str(work / f"s{tag_n}.journal"), f"bench-{tag_n}"
+                search_s = build_synthetic(url, name, n, args.base, args.objectives, args.sampler)
+            else:
+                url, name = str(work / f"s{n}-{tag}.journal"), f"bench-{n}-{tag}"
+                search_s = build_study(url, name, n, args.objectives, args.sampler)
+            print(f"{n}-trial study ready ({search_s:.0f} s to build, {os.path.getsize(url) / 1e6:.0f} MB)",
+                  file=sys.stderr)
             path = work / f"report-{n}-{tag}.html"
             build_s, cpu_s, peak_mb = report_command(url, name, path)
             text = path.read_text(encoding="utf-8")
             data = re.search(r'id="dse-data">(.*?)</script>', text, re.S).group(1)
             c = json.loads(data)["counts"]
-            rows.append({"trials": n, "complete": c["complete"], "pareto": c["pareto"], "path": path,
+            rows.append({"trials": n, "complete": c["complete"], "pareto": c["pareto"], "path": path, "url": url, "name": name,
                          "mb": len(text.encode()) / 1e6, "data_mb": len(data.encode()) / 1e6, "build_s": build_s,
                          "cpu_s": cpu_s, "peak_mb": peak_mb, "load": os.getloadavg()[0]})
         renders = [None] * len(rows) if args.no_browser else render_seconds([r["path"] for r in rows])
@@ -211,8 +318,7 @@ def main() -> int:
                 ratio.append(f"render {b['render_s'] / a['render_s']:.2f}x")
             print(f"{b['trials']} / {a['trials']} trials: " + ", ".join(ratio))
         if args.importance:
-            n = rows[-1]["trials"]
-            compare_importance(str(work / f"s{n}-{tag}.journal"), f"bench-{n}-{tag}")
+            compare_importance(rows[-1]["url"], rows[-1]["name"])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -38,6 +37,7 @@ from dse.config import parse_config
 from dse.pareto import hypervolume, normalize, to_minimization
 from dse.storage import open_storage
 from dse.study import feasible, open_study, resolve, run_worker
+from hvtable import hv_table
 
 HW = {
     "study": {"name": "bench-hw", "objectives": ["latency_s", "energy_j", "avg_weight_bits"], "fidelity": "none",
@@ -76,12 +76,7 @@ def quality(trials: int, seeds: list[int]) -> None:
     hv = {k: hypervolume(normalize(v, low, high), ref) if len(v) else 0.0 for k, v in fronts.items()}
     print(f"\nhypervolume after {trials} trials (ResNet-18 on XC7Z045; latency, energy, avg weight bits; "
           f"normalised over all runs, reference 1.1)")
-    print("seed  " + "  ".join(f"{s:>8}" for s in samplers) + "   tpe/random")
-    for seed in seeds:
-        row = [hv[(s, seed)] for s in samplers]
-        print(f"{seed:<4}  " + "  ".join(f"{v:8.4f}" for v in row) + f"   {row[0] / row[1]:10.3f}")
-    means = [statistics.mean(hv[(s, seed)] for seed in seeds) for s in samplers]
-    print("mean  " + "  ".join(f"{v:8.4f}" for v in means) + f"   {means[0] / means[1]:10.3f}")
+    print("\n".join(hv_table(hv, samplers, seeds, [("tpe/random", 0, 1)])))
 
 
 def _proc(url, name, idx, target):

@@ -25,28 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TOPOLOGY = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
-conv1, 34, 34, 3, 3, 3, 16, 1,
-conv2, 34, 34, 3, 3, 16, 32, 2,
-"""
-STUDY = """[study]
-name = "startup"
-objectives = ["latency_s", "lut"]
-fidelity = "none"
-trials = 3
-
-[workload]
-name = "net.csv"
-
-[space]
-kinds = ["fixed"]
-w_bits = [4, 8]
-a_bits = [8]
-
-[hardware]
-model = "systolic"
-device = "XC7Z045"
-"""
+#: a two-layer SCALE-Sim conv topology and a 3-trial fidelity-none study on it (benchmarks/data/)
+DATA = Path(__file__).resolve().parent / "data"
 PROBE = ("import sys; m0 = len(sys.modules); import hwmodels; "
          "print(len(sys.modules) - m0, 'networkx' in sys.modules, 'torch' in sys.modules)")
 
@@ -58,8 +38,8 @@ def main() -> None:
     args = ap.parse_args()
     py = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bench_startup_"))
-    (work / "net.csv").write_text(TOPOLOGY)
-    (work / "study.toml").write_text(STUDY)
+    shutil.copyfile(DATA / "startup_net.csv", work / "net.csv")
+    shutil.copyfile(DATA / "startup_study.toml", work / "study.toml")
     trees = {"installed": dict(os.environ)}
     if args.compare_tree:
         trees[f"tree {args.compare_tree}"] = dict(os.environ, PYTHONPATH=str(args.compare_tree.resolve()))

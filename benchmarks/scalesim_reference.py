@@ -1,6 +1,6 @@
 """Regenerate tests/hwmodels/data/scalesim_reference.json from SCALE-Sim 3.0.0.
 
-Stand-alone script: nothing imports it, and it must be run with the Python of a
+Stand-alone script (bench_hwmodels.py imports its CONFIG_TEMPLATE only), run with the Python of a
 separate virtualenv that has SCALE-Sim installed (SCALE-Sim 3.0.0 breaks with
 numpy >= 2.4)::
 

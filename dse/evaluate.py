@@ -3,12 +3,16 @@
 1. price the point with the hardware model (microseconds);
 2. check constraints: device fit and user caps on hardware metrics; an infeasible point
    stops here, never fine-tuned, with its reasons;
+   2b. with a ``[screen]`` section, estimate accuracy cheaply (``dse/study/screen.py``); a
+   candidate its promotion rule does not promote stops here (status ``screened out``);
 3. fine-tune feasible points (fidelity ``finetune``), abandoning one that is hopeless
    after its first epoch (below ``finetune.abandon_below`` or an ``accuracy >=`` cap);
    multi-objective studies cannot use Optuna's pruners, so this happens here;
 4. return every metric, the constraint values and timings.
 
-The evaluator knows nothing of Optuna (``dse/study.py`` wires it to trials).
+The evaluator knows nothing of Optuna (``dse/study/run.py`` wires it to trials and
+``dse/study/recording.py`` stores the outcome as a :class:`dse.record.TrialRecord`). Metric
+names, sources and the attribute each is read from: ``dse/metrics.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ from hwmodels import DesignPoint, HardwareModel, HwReport, Unsupported, Workload
 from hwmodels.metrics import metrics as point_metrics
 
 from .config import StudyConfig
-
-STATUS_COMPLETE = "complete"
-STATUS_INFEASIBLE = "infeasible"
-STATUS_ABANDONED = "abandoned"
-STATUS_FAILED = "failed"
+from .metrics import METRICS, values_from
+# the trial status vocabulary lives with the trial record (re-exported: dse.evaluate.STATUS_*)
+from .record import STATUS_ABANDONED, STATUS_COMPLETE, STATUS_FAILED, STATUS_INFEASIBLE, STATUS_SCREENED  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Evaluation:
     hw_layers: list[dict[str, Any]] = field(default_factory=list)
     finetune: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    screen: dict[str, Any] = field(default_factory=dict)  # the screening stage's estimate and decision
+    fidelity: str = "hardware"  # the last stage reached: hardware | screen | the study's fidelity
 
     @property
     def feasible(self) -> bool:
@@ -50,16 +54,19 @@ class Evaluation:
 
 
 def complexity_metrics(workload: Workload, point: DesignPoint) -> dict[str, float]:
-    """Hardware-independent metrics (hwmodels.metrics): average weight bits, sum of MACs x
-    weight bits, term pairs."""
-    m = point_metrics(workload, point)
-    return {"avg_weight_bits": m.avg_weight_bits, "mac_bits": m.mac_bits, "term_pairs": m.term_pairs}
+    """Hardware-independent metrics (``hwmodels.metrics``; those of source "complexity" in
+    ``dse/metrics.py``): average weight bits, sum of MACs x weight bits, term pairs."""
+    return values_from("complexity", point_metrics(workload, point))
 
 
 def hw_metrics(report: HwReport) -> dict[str, float]:
-    r = report.resources
-    return {"latency_s": report.latency_s, "energy_j": report.energy_j, "cycles": report.cycles,
-            "lut": r.lut, "ff": r.ff, "dsp": r.dsp, "bram18": r.bram18, "uram": r.uram}
+    """The metrics of source "hardware" in ``dse/metrics.py``, read from the report."""
+    return values_from("hardware", report)
+
+
+def training_metrics(result: Any) -> dict[str, float]:
+    """The metrics of source "training" (accuracy, ...) read from a fine-tune result."""
+    return {k: float(v) for k, v in values_from("training", result).items()}
 
 
 def fit_constraint(report: HwReport) -> float:
@@ -101,13 +108,16 @@ class Evaluator:
     """
 
     def __init__(self, cfg: StudyConfig, model: HardwareModel, workload: Workload,
-                 finetune_fn: Optional[Callable[[DesignPoint, Callable], Any]] = None):
+                 finetune_fn: Optional[Callable[[DesignPoint, Callable], Any]] = None,
+                 screen_fn: Optional[Callable[[DesignPoint, dict[str, float]], dict[str, Any]]] = None):
         self.cfg = cfg
         self.model = model
         self.workload = workload
         self.finetune_fn = finetune_fn
-        self.hw_caps = tuple(c for c in cfg.caps if c.metric != "accuracy")
-        self.acc_caps = tuple(c for c in cfg.caps if c.metric == "accuracy")
+        self.screen_fn = screen_fn  # (point, metrics) -> {"promoted": bool, "reason": str, ...}
+        # caps on metrics known before training are checked before it; the others after it
+        self.hw_caps = tuple(c for c in cfg.caps if METRICS[c.metric].source != "training")
+        self.acc_caps = tuple(c for c in cfg.caps if METRICS[c.metric].source == "training")
 
     def _abandon_threshold(self) -> Optional[float]:
         levels = [c.value for c in self.acc_caps if c.op == ">="]
@@ -144,6 +154,15 @@ class Evaluator:
                               timing={"hw_s": hw_s, "total_s": time.perf_counter() - t0})
         ft: dict[str, Any] = {}
         status, reason = STATUS_COMPLETE, ""
+        screen: dict[str, Any] = {}
+        if self.screen_fn is not None and self.finetune_fn is not None:  # cheap estimate, then promote or not
+            screen = self.screen_fn(point, metrics)
+            if not screen["promoted"]:
+                for cap in self.acc_caps:  # not measured: marked as not violated, as for infeasible points
+                    constraints.setdefault(f"cap:{cap.metric}", 0.0)
+                return Evaluation(STATUS_SCREENED, None, metrics, constraints, screen["reason"], hw, rows,
+                                  timing={"hw_s": hw_s, "screen_s": screen["time_s"],
+                                          "total_s": time.perf_counter() - t0}, screen=screen, fidelity="screen")
         if self.cfg.fidelity != "none" and self.finetune_fn is not None:
             threshold = self._abandon_threshold()
 
@@ -159,9 +178,8 @@ class Evaluator:
             if getattr(result, "diverged", False):
                 return Evaluation(STATUS_FAILED, None, metrics, constraints, result.reason or "diverged",
                                   hw, rows, ft, {"hw_s": hw_s, "finetune_s": ft["time_s"],
-                                                 "total_s": time.perf_counter() - t0})
-            metrics["accuracy"] = float(result.accuracy)
-            metrics["float_accuracy"] = float(result.float_accuracy)
+                                                 "total_s": time.perf_counter() - t0}, screen, self.cfg.fidelity)
+            metrics.update(training_metrics(result))
             for cap in self.acc_caps:
                 constraints[f"cap:{cap.metric}"] = cap.violation(result.accuracy)
             if result.aborted:
@@ -171,10 +189,13 @@ class Evaluator:
                 if bad:
                     reason = f"accuracy = {result.accuracy:.4f} violates " + ", ".join(bad)
         timing = {"hw_s": hw_s, "finetune_s": ft.get("time_s", 0.0), "total_s": time.perf_counter() - t0}
+        if screen:
+            timing["screen_s"] = screen["time_s"]
+        fidelity = self.cfg.fidelity if ft else "hardware"
         values = None
         if status == STATUS_COMPLETE:
             values = tuple(float(metrics[o]) for o in self.cfg.objectives)
             if any(not math.isfinite(v) for v in values):
                 return Evaluation(STATUS_FAILED, None, metrics, constraints,
-                                  f"non-finite objective values {values}", hw, rows, ft, timing)
-        return Evaluation(status, values, metrics, constraints, reason, hw, rows, ft, timing)
+                                  f"non-finite objective values {values}", hw, rows, ft, timing, screen, fidelity)
+        return Evaluation(status, values, metrics, constraints, reason, hw, rows, ft, timing, screen, fidelity)

@@ -12,7 +12,12 @@ A table is a JSON file per FPGA family (``hwmodels/data/lanes_xc7.json``,
               }, ...]}
 
 Counts are per generated module: a DSP row holds ``lanes_per_dsp`` lanes, so per lane
-it is ``lut / lanes_per_dsp``. Every row must carry its provenance (``tool``, ``command``,
+it is ``lut / lanes_per_dsp``. A DSP row may also carry ``"array": {"lut", "ff", "top",
+"rtl_sha256"}``: the same lane synthesized the way an array instantiates it
+(:func:`hwmodels.rtl.lanes.in_array`: its forwarded operands feed the neighbour slice's
+input registers, so the DSP48E1 mapping keeps no fabric copy of them); the array models
+price their lanes from those counts (``context="array"``), ``dse hw lanes`` and
+``--check`` from the module's. Every row must carry its provenance (``tool``, ``command``,
 ``rtl_sha256``): a table without it is rejected (:class:`CalibrationError`). A user with
 another synthesizer (Vivado) supplies their own table in this format through
 ``$DSE_LANE_TABLES`` (a directory holding ``lanes_<family>.json``); nothing else changes.
@@ -65,6 +70,17 @@ class CalibrationRow:
     command: str
     rtl_sha256: str
     published: tuple[tuple[str, Any], ...] = ()
+    #: counts of the lane as an array instantiates it (None: not synthesized that way)
+    array_lut: float | None = None
+    array_ff: float | None = None
+    array_top: str = ""
+    array_rtl_sha256: str = ""
+
+    def counts(self, context: str = "module") -> tuple[float, float]:
+        """(lut, ff) of the module, or of the lane in an array where that was synthesized."""
+        if context == "array" and self.array_ff is not None:
+            return float(self.array_lut or 0.0), float(self.array_ff)
+        return self.lut, self.ff
 
     def to_dict(self) -> dict[str, Any]:
         d = {"unit": self.unit, "kind": self.kind, "w_bits": self.w_bits, "a_bits": self.a_bits,
@@ -73,6 +89,9 @@ class CalibrationRow:
              "rtl_sha256": self.rtl_sha256}
         if self.published:
             d["published"] = dict(self.published)
+        if self.array_ff is not None:
+            d["array"] = {"lut": self.array_lut, "ff": self.array_ff, "top": self.array_top,
+                          "rtl_sha256": self.array_rtl_sha256}
         return d
 
     @property
@@ -119,13 +138,20 @@ def parse_table(data: Any, where: str = "table") -> CalibrationTable:
         if missing:
             raise CalibrationError(f"{where}: row {i} ({r.get('unit')}/{r.get('kind')} w{r.get('w_bits')} "
                                    f"a{r.get('a_bits')}) has no provenance: missing {', '.join(missing)}")
+        arr = r.get("array")
+        if arr is not None and (not isinstance(arr, dict) or not str(arr.get("rtl_sha256") or "").strip()):
+            raise CalibrationError(f"{where}: row {i}: \"array\" must be an object with lut, ff, top and "
+                                   "rtl_sha256 (its provenance)")
         try:
             out.append(CalibrationRow(
                 unit=str(r["unit"]), kind=str(r["kind"]), w_bits=int(r["w_bits"]), a_bits=int(r["a_bits"]),
                 acc_bits=int(r["acc_bits"]), lut=float(r["lut"]), ff=float(r["ff"]), dsp=float(r["dsp"]),
                 lanes_per_dsp=int(r.get("lanes_per_dsp", 0)), tool=r["tool"], command=r["command"],
                 rtl_sha256=r["rtl_sha256"],
-                published=tuple(sorted((r.get("published") or {}).items()))))
+                published=tuple(sorted((r.get("published") or {}).items())),
+                array_lut=float(arr["lut"]) if arr else None, array_ff=float(arr["ff"]) if arr else None,
+                array_top=str(arr.get("top", "")) if arr else "",
+                array_rtl_sha256=str(arr["rtl_sha256"]) if arr else ""))
         except (KeyError, TypeError, ValueError) as e:
             raise CalibrationError(f"{where}: row {i}: bad or missing field ({e})") from None
     return CalibrationTable(family, tuple(out))
@@ -168,7 +194,8 @@ Formula = Callable[[int, int, int, str], tuple[float, float]]
 
 @lru_cache(maxsize=64)
 def _index(family: str) -> tuple[dict, dict]:
-    """Rows grouped by (unit, kind, w, a), and each family's cost per accumulator bit."""
+    """Rows grouped by (unit, kind, w, a), and each family's cost per accumulator bit
+    (keyed (unit, kind, context): the module's counts, or the in-array ones)."""
     table = load_table(family)
     by_key: dict[tuple, list[CalibrationRow]] = {}
     for r in table.rows:
@@ -179,19 +206,26 @@ def _index(family: str) -> tuple[dict, dict]:
             continue
         lo, hi = min(rows, key=lambda r: r.acc_bits), max(rows, key=lambda r: r.acc_bits)
         d = hi.acc_bits - lo.acc_bits
-        fam = key[:2]
-        if fam not in slopes:
-            slopes[fam] = ((hi.lut - lo.lut) / d, (hi.ff - lo.ff) / d,
-                           f"w{key[2]} a{key[3]} acc {lo.acc_bits}..{hi.acc_bits}")
+        for ctx in ("module", "array"):
+            fam = (*key[:2], ctx)
+            if fam not in slopes and (ctx == "module" or (lo.array_ff is not None and hi.array_ff is not None)):
+                (l0, f0), (l1, f1) = lo.counts(ctx), hi.counts(ctx)
+                slopes[fam] = ((l1 - l0) / d, (f1 - f0) / d,
+                               f"w{key[2]} a{key[3]} acc {lo.acc_bits}..{hi.acc_bits}")
     return by_key, slopes
 
 
 def lane_price(family: str, unit: str, kind: str, w_bits: int, a_bits: int, acc_bits: int,
-               formula: Formula, lanes_per_dsp: int = 0) -> LanePrice:
+               formula: Formula, lanes_per_dsp: int = 0, context: str = "module") -> LanePrice:
     """Price of one lane of ``unit``/``kind`` at ``w_bits`` x ``a_bits`` with an
     ``acc_bits`` accumulator, from the family's calibration table (see module doc).
     ``formula`` gives the family's structural (lut, ff) per module for fits;
-    ``lanes_per_dsp`` > 0 divides module counts into per-lane ones (DSP lanes)."""
+    ``lanes_per_dsp`` > 0 divides module counts into per-lane ones (DSP lanes).
+    ``context="array"`` prices the lane as an array instantiates it (the row's ``array``
+    counts; rows without them give the module's, and ``source`` says so); ``formula``
+    must then be the in-array structure too."""
+    if context not in ("module", "array"):
+        raise ValueError(f"context: must be 'module' or 'array'; got {context!r}")
     by_key, slopes = _index(family)
     rows = by_key.get((unit, kind, w_bits, a_bits))
     per = max(lanes_per_dsp, 1)
@@ -199,10 +233,12 @@ def lane_price(family: str, unit: str, kind: str, w_bits: int, a_bits: int, acc_
     tool = load_table(family).rows[0].tool
     if rows:
         row = min(rows, key=lambda r: (abs(r.acc_bits - acc_bits), -r.acc_bits))
-        lut, ff = row.lut, row.ff
+        lut, ff = row.counts(context)
         src = f"synthesis ({tool}, {family}) of {unit}/{kind} w{w_bits} a{a_bits} acc{row.acc_bits}"
+        if context == "array":
+            src += " in an array" if row.array_ff is not None else " (module counts: no in-array synthesis)"
         if row.acc_bits != acc_bits:
-            slope = slopes.get((unit, kind))
+            slope = slopes.get((unit, kind, context)) or slopes.get((unit, kind, "module"))
             if slope is None:  # no slope rows: the structure's own accumulator cost
                 fl0, ff0 = formula(w_bits, a_bits, row.acc_bits, family)
                 fl1, ff1 = formula(w_bits, a_bits, acc_bits, family)
@@ -227,10 +263,12 @@ def lane_price(family: str, unit: str, kind: str, w_bits: int, a_bits: int, acc_
     row = min(near, key=lambda r: abs(r.acc_bits - acc_bits))
     f_lut0, f_ff0 = formula(row.w_bits, row.a_bits, row.acc_bits, family)
     f_lut, f_ff = formula(w_bits, a_bits, acc_bits, family)
-    r_lut = row.lut / f_lut0 if f_lut0 > 0 else 1.0
-    r_ff = row.ff / f_ff0 if f_ff0 > 0 else 1.0
+    c_lut, c_ff = row.counts(context)
+    r_lut = c_lut / f_lut0 if f_lut0 > 0 else 1.0
+    r_ff = c_ff / f_ff0 if f_ff0 > 0 else 1.0
     src = (f"fit: structural formula x synthesis/formula ({r_lut:.2f} LUT, {r_ff:.2f} FF) of "
-           f"{unit}/{kind} w{row.w_bits} a{row.a_bits} acc{row.acc_bits} ({tool}, {family})")
+           f"{unit}/{kind} w{row.w_bits} a{row.a_bits} acc{row.acc_bits}{' in an array' if context == 'array' else ''} "
+           f"({tool}, {family})")
     return LanePrice(f_lut * r_lut / per, f_ff * r_ff / per, dsp, lanes_per_dsp, src, True)
 
 

@@ -26,7 +26,7 @@ balances them (the fraction a row-assignment step should aim for).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -87,7 +87,8 @@ class HeteroModel(ArrayModel):
     def _price(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
         return hetero_layer_cost(layer, scheme, cfg)
 
-    def _resources(self, pairs, cfg: ArrayConfig) -> Resources:
+    def _array_uses(self, pairs, cfg: ArrayConfig) -> tuple[frozenset, frozenset]:
+        """(K, scheme) uses of the DSP array and of the SP2 array."""
         dsp_uses, sp2_uses = set(), set()
         w_max = max(s.w_bits for _, s in pairs)
         a_max = max(s.a_bits for _, s in pairs)
@@ -98,8 +99,17 @@ class HeteroModel(ArrayModel):
         # an array no layer uses is still built: size it for the widest format met
         dsp_uses = dsp_uses or {(k_max, QuantScheme("fixed", w_max, a_max))}
         sp2_uses = sp2_uses or {(k_max, QuantScheme("sp2", w_max, a_max))}
-        env_d = pe_envelope("dsp", frozenset(dsp_uses), cfg.dsp_gen, cfg.energy, cfg.serial)
-        env_s = pe_envelope("shift", frozenset(sp2_uses), cfg.dsp_gen, cfg.energy, cfg.serial)
+        return frozenset(dsp_uses), frozenset(sp2_uses)
+
+    def _uses(self, pairs, cfg: ArrayConfig) -> frozenset:
+        return self._array_uses(pairs, cfg)[0]   # the DSP array's (its packing)
+
+    def _resources(self, pairs, cfg: ArrayConfig) -> Resources:
+        dsp_uses, sp2_uses = self._array_uses(pairs, cfg)
+        env_d = pe_envelope("dsp", dsp_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
+        if cfg.pack and env_d.dsp:  # one packing for the whole DSP array (the envelope's)
+            env_d = replace(env_d, dsp=1.0 / cfg.pack)
+        env_s = pe_envelope("shift", sp2_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
         both = PEEnvelope(w_bits=max(env_d.w_bits, env_s.w_bits), a_bits=max(env_d.a_bits, env_s.a_bits),
                           acc_bits=max(env_d.acc_bits, env_s.acc_bits))
         return (array_resources(cfg.rows, cfg.cols, env_d, cfg.dataflow)

@@ -2,11 +2,11 @@
 
 from .base import Dimension, Fragment, SearchSpace, SpacePiece, build_point
 from .hardware import HardwarePiece, suggest_knob
-from .quant import (FIRST_LAST_POLICIES, KindBitsPiece, Sp2FractionPiece, TermBudgetPiece,
+from .quant import (FIRST_LAST_POLICIES, FormatPiece, KindBitsPiece, Sp2FractionPiece, TermBudgetPiece,
                     default_quant_pieces, pinned_layers)
 
 __all__ = [
-    "Dimension", "FIRST_LAST_POLICIES", "Fragment", "HardwarePiece", "KindBitsPiece", "SearchSpace", "SpacePiece",
+    "Dimension", "FIRST_LAST_POLICIES", "FormatPiece", "Fragment", "HardwarePiece", "KindBitsPiece", "SearchSpace", "SpacePiece",
     "Sp2FractionPiece", "TermBudgetPiece", "build_point", "default_quant_pieces", "pinned_layers",
     "suggest_knob",
 ]

@@ -6,7 +6,8 @@ end, so each piece stays small (kind and bits; term budget; SP2 fraction; hardwa
 
 Encoding. A parameter is suggested only where the sampled choices make it matter: a
 layer's term budget, group size, encoding and activation term budget only when its kind
-is ``term``; its SP2 fraction only when its kind is ``msq``; a hardware knob only when the
+is ``term``; its SP2 fraction only when its kind is ``msq`` (each format declares what
+it draws: ``hwmodels.formats.NumberFormat.space_fields``); a hardware knob only when the
 config searches it (fixed knobs and ``search=False`` knobs are never sampled). So no
 trial carries inert dimensions, and every parameter a trial holds changed its design
 point. The space is conditional, hence dynamic: ``dse.study`` runs multivariate TPE with
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 import optuna
 
 from hwmodels import DesignPoint, QuantScheme, Workload
+from hwmodels.formats import BASELINE_KIND, MAX_BITS, get_format
 
 
 @dataclass
@@ -177,20 +179,20 @@ def build_point(frag: Fragment) -> DesignPoint:
     """Fragment -> DesignPoint, keeping only the fields each scheme kind uses."""
     schemes = {}
     for layer, f in frag.layer_fields.items():
-        kind = f.get("kind", "fixed")
+        kind = f.get("kind", BASELINE_KIND)
+        fmt = get_format(kind)
         fields_: dict[str, Any] = {"kind": kind}
         for name in ("w_bits", "a_bits", "granularity"):
             if name in f:
                 fields_[name] = f[name]
-        if kind == "term":
-            for name in ("term_budget", "group_size", "term_encoding", "a_term_budget"):
-                if f.get(name) is not None:
-                    fields_[name] = f[name]
-            fields_.setdefault("term_budget", 1)
-        if kind == "msq":
-            fields_["sp2_fraction"] = f.get("sp2_fraction", 0.5)
-            fields_["granularity"] = "per_row"
-        if kind == "pow2":
-            fields_["w_bits"] = min(fields_.get("w_bits", 4), 6)
+        for name in fmt.fields:
+            if f.get(name) is not None:
+                fields_[name] = f[name]
+        for name, value in fmt.point_defaults.items():
+            fields_.setdefault(name, value)
+        if len(fmt.granularities) == 1:
+            fields_["granularity"] = fmt.granularities[0]
+        if fmt.max_bits < MAX_BITS:
+            fields_["w_bits"] = min(fields_.get("w_bits", fmt.max_bits), fmt.max_bits)
         schemes[layer] = QuantScheme(**fields_)
     return DesignPoint.make(schemes, frag.knobs)

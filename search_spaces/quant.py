@@ -1,19 +1,23 @@
-"""Quantization pieces: scheme kind and bits, term budgets, SP2 fractions.
+"""Quantization pieces: scheme kind and bits, then each format's own fields.
 
 Each piece works per layer (``<layer>.<field>``) or, with ``shared=True``, once for the
 whole network (``all.<field>``). A first/last-layer policy can pin the first and last
 compute layers to a fixed scheme (common practice: they are small and sensitive).
+
+What a kind draws beyond kind and bits (term budgets, SP2 fractions, ...) is declared by
+its number format (``hwmodels.formats.NumberFormat.space_fields``); :class:`FormatPiece`
+draws it for any registered format, so a new format needs no code here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import optuna
 
 from hwmodels import Workload
-from hwmodels.formats import max_terms
+from hwmodels.formats import BASELINE_KIND, formats, get_format, kinds as registered_kinds
 
 from .base import Dimension, Fragment, SpacePiece
 
@@ -59,7 +63,7 @@ def pinned_layers(workload: Workload, policy: str) -> frozenset[str]:
 class KindBitsPiece(SpacePiece):
     """Scheme kind, weight bits and activation bits, per layer (or shared)."""
 
-    kinds: Sequence[str] = ("fixed", "pow2", "sp2", "term", "msq")
+    kinds: Sequence[str] = field(default_factory=registered_kinds)
     w_bits: Sequence[int] = (2, 3, 4, 5, 6, 8)
     a_bits: Sequence[int] = (4, 6, 8)
     granularity: str = "per_row"
@@ -69,7 +73,7 @@ class KindBitsPiece(SpacePiece):
     def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
         pinned = pinned_layers(workload, self.first_last)
         for name in pinned:
-            frag.set(name, kind="fixed", w_bits=8, a_bits=8, granularity=self.granularity)
+            frag.set(name, kind=BASELINE_KIND, w_bits=8, a_bits=8, granularity=self.granularity)
         for prefix, layers in _targets(workload, self.shared, pinned):
             kind = trial.suggest_categorical(f"{prefix}.kind", list(self.kinds)) if len(self.kinds) > 1 else self.kinds[0]
             wb = trial.suggest_categorical(f"{prefix}.w_bits", list(self.w_bits)) if len(self.w_bits) > 1 else self.w_bits[0]
@@ -86,18 +90,18 @@ class KindBitsPiece(SpacePiece):
 
     def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
         pinned = pinned_layers(workload, self.first_last)
-        out = {f"{n}.scheme": "fixed W8A8" for n in sorted(pinned)}
+        out = {f"{n}.scheme": f"{BASELINE_KIND} W8A8" for n in sorted(pinned)}
         for prefix, _ in _targets(workload, self.shared, pinned):
             out.update(_fixed(prefix, self._fields()))
         return out
 
     def baseline_params(self, workload: Workload, w_bits: int, a_bits: int) -> dict[str, Any] | None:
-        if "fixed" not in self.kinds or w_bits not in self.w_bits or a_bits not in self.a_bits:
+        if BASELINE_KIND not in self.kinds or w_bits not in self.w_bits or a_bits not in self.a_bits:
             return None
         out: dict[str, Any] = {}
         for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
             if len(self.kinds) > 1:
-                out[f"{prefix}.kind"] = "fixed"
+                out[f"{prefix}.kind"] = BASELINE_KIND
             if len(self.w_bits) > 1:
                 out[f"{prefix}.w_bits"] = w_bits
             if len(self.a_bits) > 1:
@@ -106,7 +110,76 @@ class KindBitsPiece(SpacePiece):
 
 
 @dataclass
-class TermBudgetPiece(SpacePiece):
+class FormatPiece(SpacePiece):
+    """The fields number format ``kind`` draws (its ``space_fields``), suggested only for
+    layers whose kind is ``kind``; ``scheme_fields`` of the format turns the drawn values
+    into scheme fields. ``choices`` maps a space field's ``config`` name to its values
+    (missing: the field's default; empty: left out)."""
+
+    kind: str
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    shared: bool = False
+    first_last: str = "fixed8"
+
+    def _fields(self) -> list[tuple[str, Sequence[Any]]]:
+        return [(sf.param, tuple(self.choices.get(sf.config, sf.default))) for sf in get_format(self.kind).space_fields]
+
+    def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
+        fmt = get_format(self.kind)
+        pinned = pinned_layers(workload, self.first_last)
+        for prefix, layers in _targets(workload, self.shared, pinned):
+            if not _uses(frag, layers, self.kind):
+                continue
+            drawn: dict[str, Any] = {}
+            for param, values in self._fields():
+                if not values:
+                    drawn[param] = None
+                elif len(values) > 1:
+                    drawn[param] = trial.suggest_categorical(f"{prefix}.{param}", list(values))
+                else:
+                    drawn[param] = values[0]
+            for layer in layers:
+                frag.set(layer, **fmt.scheme_fields(drawn, frag.layer_fields.get(layer, {})))
+
+    def dimensions(self, workload: Workload, kinds: Sequence[str]) -> list[Dimension]:
+        out: list[Dimension] = []
+        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
+            active, when = _condition(prefix, kinds, self.kind)
+            if active:
+                out += _dims(prefix, self._fields(), when)
+        return out
+
+    def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
+            if _condition(prefix, kinds, self.kind)[0]:
+                out.update(_fixed(prefix, self._fields()))
+        return out
+
+
+class _FormatPieceFacade(SpacePiece):
+    """A named piece with its own constructor arguments that behaves as a :class:`FormatPiece`."""
+
+    def as_format_piece(self) -> FormatPiece:
+        raise NotImplementedError
+
+    def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
+        self.as_format_piece().contribute(trial, workload, frag)
+
+    def dimensions(self, workload: Workload, kinds: Sequence[str]) -> list[Dimension]:
+        return self.as_format_piece().dimensions(workload, kinds)
+
+    def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
+        return self.as_format_piece().fixed_values(workload, kinds)
+
+
+#: the built-in kinds with space fields of their own (their pieces keep their names)
+_TERM = next(f.kind for f in formats() if f.term_based)
+_MSQ = next(f.kind for f in formats() if f.row_mixed)
+
+
+@dataclass
+class TermBudgetPiece(_FormatPieceFacade):
     """Term budget and group size, suggested only for layers whose kind is ``term``.
 
     The budget is searched as *terms per value* r, so one parameter means the same thing
@@ -121,94 +194,40 @@ class TermBudgetPiece(SpacePiece):
     shared: bool = False
     first_last: str = "fixed8"
 
-    def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
-        pinned = pinned_layers(workload, self.first_last)
-        for prefix, layers in _targets(workload, self.shared, pinned):
-            if not _uses(frag, layers, "term"):
-                continue
-            r = trial.suggest_categorical(f"{prefix}.terms_per_value", list(self.terms_per_value)) \
-                if len(self.terms_per_value) > 1 else self.terms_per_value[0]
-            g = trial.suggest_categorical(f"{prefix}.group_size", list(self.group_sizes)) \
-                if len(self.group_sizes) > 1 else self.group_sizes[0]
-            enc = trial.suggest_categorical(f"{prefix}.term_encoding", list(self.encodings)) \
-                if len(self.encodings) > 1 else self.encodings[0]
-            at = None
-            if self.a_term_budgets:
-                at = trial.suggest_categorical(f"{prefix}.a_term_budget", list(self.a_term_budgets)) \
-                    if len(self.a_term_budgets) > 1 else self.a_term_budgets[0]
-            for layer in layers:
-                wb = frag.layer_fields.get(layer, {}).get("w_bits", 8)
-                cap = max_terms(wb, enc) * int(g)
-                budget = max(1, min(cap, int(round(float(r) * int(g)))))
-                ab = frag.layer_fields.get(layer, {}).get("a_bits", 8)
-                frag.set(layer, term_budget=budget, group_size=int(g), term_encoding=enc,
-                         a_term_budget=None if at is None else min(int(at), ab))
-
-    def _fields(self) -> list[tuple[str, Sequence[Any]]]:
-        return [("terms_per_value", self.terms_per_value), ("group_size", self.group_sizes),
-                ("term_encoding", self.encodings), ("a_term_budget", self.a_term_budgets)]
-
-    def dimensions(self, workload: Workload, kinds: Sequence[str]) -> list[Dimension]:
-        out: list[Dimension] = []
-        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
-            active, when = _condition(prefix, kinds, "term")
-            if active:
-                out += _dims(prefix, self._fields(), when)
-        return out
-
-    def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
-            if _condition(prefix, kinds, "term")[0]:
-                out.update(_fixed(prefix, self._fields()))
-        return out
+    def as_format_piece(self) -> FormatPiece:
+        return FormatPiece(_TERM, {"terms_per_value": self.terms_per_value, "group_sizes": self.group_sizes,
+                                   "term_encodings": self.encodings, "a_term_budgets": self.a_term_budgets},
+                           self.shared, self.first_last)
 
 
 @dataclass
-class Sp2FractionPiece(SpacePiece):
+class Sp2FractionPiece(_FormatPieceFacade):
     """Fraction of rows in SP2, suggested only for layers whose kind is ``msq``."""
 
     fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)
     shared: bool = False
     first_last: str = "fixed8"
 
-    def contribute(self, trial: optuna.trial.BaseTrial, workload: Workload, frag: Fragment) -> None:
-        pinned = pinned_layers(workload, self.first_last)
-        for prefix, layers in _targets(workload, self.shared, pinned):
-            if not _uses(frag, layers, "msq"):
-                continue
-            f = trial.suggest_categorical(f"{prefix}.sp2_fraction", list(self.fractions)) \
-                if len(self.fractions) > 1 else self.fractions[0]
-            for layer in layers:
-                frag.set(layer, sp2_fraction=float(f))
+    def as_format_piece(self) -> FormatPiece:
+        return FormatPiece(_MSQ, {"sp2_fractions": self.fractions}, self.shared, self.first_last)
 
-    def dimensions(self, workload: Workload, kinds: Sequence[str]) -> list[Dimension]:
-        out: list[Dimension] = []
-        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
-            active, when = _condition(prefix, kinds, "msq")
-            if active:
-                out += _dims(prefix, [("sp2_fraction", self.fractions)], when)
-        return out
 
-    def fixed_values(self, workload: Workload, kinds: Sequence[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for prefix, _ in _targets(workload, self.shared, pinned_layers(workload, self.first_last)):
-            if _condition(prefix, kinds, "msq")[0]:
-                out.update(_fixed(prefix, [("sp2_fraction", self.fractions)]))
-        return out
+#: ``default_quant_pieces`` keywords spelled differently from the space config field
+_KEYWORD_ALIASES = {"encodings": "term_encodings"}
 
 
 def default_quant_pieces(kinds: Sequence[str], **kw: Any) -> list[SpacePiece]:
-    """The pieces a set of kinds needs (term budget only with ``term``, SP2 fraction only
-    with ``msq``)."""
+    """The pieces a set of kinds needs: kind and bits, then one :class:`FormatPiece` per
+    kind with space fields of its own (term budgets only with ``term``, SP2 fractions only
+    with ``msq``), in registry order. Choices are given by space config field name
+    (``terms_per_value``, ``group_sizes``, ``term_encodings`` or ``encodings``,
+    ``a_term_budgets``, ``sp2_fractions``, ...)."""
     common = {k: kw[k] for k in ("shared", "first_last") if k in kw}
     pieces: list[SpacePiece] = [KindBitsPiece(kinds=tuple(kinds), **{k: kw[k] for k in
                                  ("w_bits", "a_bits", "granularity", "shared", "first_last") if k in kw})]
-    if "term" in kinds:
-        pieces.append(TermBudgetPiece(**common, **{k: kw[k] for k in
-                      ("terms_per_value", "group_sizes", "encodings", "a_term_budgets") if k in kw}))
-    if "msq" in kinds:
-        pieces.append(Sp2FractionPiece(**common, **({"fractions": kw["sp2_fractions"]} if "sp2_fractions" in kw else {})))
+    given = {_KEYWORD_ALIASES.get(k, k): v for k, v in kw.items()}
+    for fmt in formats():
+        if fmt.kind in kinds and fmt.space_fields:
+            choices = {sf.config: given[sf.config] for sf in fmt.space_fields if sf.config in given}
+            pieces.append(FormatPiece(fmt.kind, choices, **common))
     return pieces
-
-

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from .options import FPGA_HINT, add_epochs, add_fpga, add_lr, add_seed, add_storage, add_study, add_torch_device, \
+    check_fpga, refuse_device
 from .workload import add_option_argument, parse_options
 
 
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, type=float, metavar="BITS",
                    help="budget in average bits: per weight (size), per MAC (macbits) or per padded MAC "
                    "(cycles); 4 = the cost of a uniform 4-bit network")
-    p.add_argument("--epochs", type=int, default=10, help="allocation training epochs (default 10)")
+    add_epochs(p, default=10, help="allocation training epochs (default 10)")
     p.add_argument("--bits-min", type=int, default=2, help="smallest width, sign included (default 2)")
     p.add_argument("--bits-max", type=int, default=8, help="largest width, sign included (default 8)")
     p.add_argument("--a-bits", type=int, default=8, help="activation bits of every layer (default 8)")
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--granularity", choices=("filter", "layer"), default="filter",
                    help="one width per filter (output channel, default) or per layer")
     p.add_argument("--penalty", type=float, default=1.0, help="lambda, per bit over the target (default 1)")
-    p.add_argument("--lr", type=float, default=1e-3, help="weights' learning rate, Adam (default 1e-3)")
+    add_lr(p, help="weights' learning rate, Adam (default 1e-3)")
     p.add_argument("--quant-lr", type=float, default=0.05,
                    help="learning rate of log step / log range per learned width, SGD (default 0.05)")
     p.add_argument("--first-last", choices=("learn", "fixed8"), default="learn",
@@ -50,17 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="fine-tune epochs of the evaluation, as a search trial (default 2; an existing "
                    "study's own budget applies)")
-    p.add_argument("--device", dest="hw_device", metavar="FPGA",
-                   help="FPGA part of the bit-serial model (default: the model's; see 'dse hw list')")
-    p.add_argument("--storage", help="storage URL of the study to record the run in (with --study)")
-    p.add_argument("--study", help="study name (created when absent: objectives accuracy + latency_s on the "
-                   "bit-serial model)")
+    add_fpga(p, help="FPGA part of the bit-serial model (default: the model's; see 'dse hw list')")
+    refuse_device(p, FPGA_HINT)
+    add_storage(p, help="storage URL of the study to record the run in (with --study)")
+    add_study(p, help="study name (created when absent: objectives accuracy + latency_s on the bit-serial model)")
     p.add_argument("--plan-out", metavar="PLAN.json", help="write the plan (dse finetune --plan reads it)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0; an existing study's applies)")
+    add_seed(p, help="random seed (an existing study's applies)")
     p.add_argument("--cache-dir", metavar="DIR", help="pre-training cache (default: $DSE_CACHE_DIR, else "
                    "~/.cache/dse)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1)")
-    p.add_argument("--train-device", default="cpu", help="cpu | cuda | auto, where training runs (default cpu)")
+    add_torch_device(p, "--train-device")
     p.add_argument("--json", action="store_true",
                    help="print {accuracy, avg_weight_bits, mac_bits, latency_s, ...} as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
@@ -96,12 +97,8 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         raise UserError(f"--finetune-epochs: must be >= 0, got {args.finetune_epochs}")
     from .train import check_run_options
 
-    check_run_options(args, "train_device", "--train-device")
-    if args.hw_device is not None:
-        from hwmodels import list_devices
-
-        if args.hw_device not in list_devices():
-            raise UserError(f"--device: unknown FPGA {args.hw_device!r}; known: {', '.join(list_devices())}")
+    check_run_options(args)
+    check_fpga(args.fpga)
     if (args.storage is None) != (args.study is None):
         raise UserError("--storage/--study: give both to record the run in a study, or neither")
     if args.study is not None and not args.study.strip():
@@ -129,8 +126,8 @@ def cmd_allocate(args: argparse.Namespace) -> int:
                 f"{spec.bits_min}..{spec.bits_max} per {spec.granularity}, {spec.epochs} epochs ...")
     try:
         run = run_allocation(args.workload, spec, args.seed, storage=args.storage, study=args.study,
-                             device=args.hw_device, finetune_epochs=args.finetune_epochs,
-                             workload_options=parse_options(args.option), train_device=args.train_device,
+                             device=args.fpga, finetune_epochs=args.finetune_epochs,
+                             workload_options=parse_options(args.option), train_device=args.torch_device,
                              cache_dir=args.cache_dir, threads=args.threads, progress=not args.quiet)
     except ValueError as e:
         field, _, rest = str(e).partition(":")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .options import refuse_device
 
 
 def add_design_args(p: argparse.ArgumentParser, hwmodel_help: str = "hardware model (RTL: 'systolic')") -> None:
@@ -25,6 +26,7 @@ def add_design_args(p: argparse.ArgumentParser, hwmodel_help: str = "hardware mo
                    help="number format of every layer, e.g. fixed:8, msq:4, term:8,term_budget=12 "
                         "(default fixed:8)")
     p.add_argument("--plan", metavar="FILE", help="plan JSON: per-layer schemes and hardware knobs")
+    refuse_device(p, "give the FPGA part as a knob: -p device=PART (e.g. -p device=XC7Z020)")
 
 
 def hw_model(name: str, **kwargs: Any):

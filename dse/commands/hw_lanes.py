@@ -20,15 +20,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hwmodels.arith import LANE_UNIT as _lane_units
+from hwmodels.rtl.lanes import FAMILIES as _rtl_families
+
 from ..errors import UserError
 
 #: widths ``dse hw lanes`` lists (the search range's common widths)
 LANE_W = (2, 3, 4, 5, 6, 8)
 LANE_A = (2, 4, 8)
-#: (JSON unit, kind, model unit) in listing order
-LANE_FAMILIES = (("lut", "fixed", "lut"), ("dsp", "fixed", "dsp"), ("shift", "pow2", "shift"),
-                 ("shift", "sp2", "shift"), ("term", "term", "termserial"), ("bit", "weight", "bitserial"),
-                 ("bit", "both", "bitserial"))
+#: (JSON unit, kind, model unit) in listing order: the generated lane families a model unit prices
+LANE_FAMILIES = tuple((unit, kind, model) for unit, kind in _rtl_families
+                      for model, json_unit in _lane_units.items() if json_unit == unit)
 CHECK_LIMIT = 0.20
 
 
@@ -154,16 +156,19 @@ def lane_list(family: str) -> list[dict]:
     """The lanes ``dse hw lanes`` prints (JSON-ready dicts, the issue's shape)."""
     from hwmodels.arith import Unsupported, exact_fixed_bits, lane_cost
     from hwmodels.calibration import ACC_GUARD
-    from hwmodels.formats import MAX_POW2_BITS
+    from hwmodels.formats import BASELINE_KIND, MAX_BITS, get_format, kinds
 
     gen = {"xc7": "DSP48E1", "xcup": "DSP48E2"}[family]
     out = []
     for unit, kind, model_unit in LANE_FAMILIES:
+        # a lane of a level-set format (pow2, sp2) holds its own codes; the others a fixed-point weight
+        fmt = get_format(kind) if kind in kinds() else None
+        own_codes = fmt is not None and not fmt.uniform and not fmt.row_mixed
         for w in LANE_W:
-            if kind == "pow2" and w > MAX_POW2_BITS:
+            if w > (fmt.max_bits if fmt is not None else MAX_BITS):
                 continue
             for a in LANE_A:
-                acc = exact_fixed_bits(kind if kind in ("pow2", "sp2") else "fixed", w) + a + ACC_GUARD
+                acc = exact_fixed_bits(kind if own_codes else BASELINE_KIND, w) + a + ACC_GUARD
                 try:
                     p = lane_cost(model_unit, kind, w, a, acc, gen)
                 except Unsupported:

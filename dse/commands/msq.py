@@ -1,4 +1,4 @@
-"""``dse msq WORKLOAD --device XC7Z020 [--bits 4]``: row-wise mixed SP2/fixed quantization with
+"""``dse msq WORKLOAD --fpga XC7Z020 [--bits 4]``: row-wise mixed SP2/fixed quantization with
 the SP2 fraction that balances the device's LUT and DSP arrays; accuracy of all-fixed,
 all-SP2 and mixed after the same fine-tune, and modelled throughput against DSP-only."""
 
@@ -10,6 +10,7 @@ import math
 import sys
 
 from ..errors import UserError
+from .options import FPGA_HINT, add_epochs, add_fpga, add_lr, add_seed, add_torch_device, check_fpga, refuse_device
 from .workload import add_option_argument, parse_options
 
 
@@ -18,25 +19,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "msq", help="row-wise SP2 + fixed (Mix and Match) at the device's balanced SP2 fraction",
         description="Mixed-scheme quantization (Chang et al., HPCA 2021): rows with bell-shaped weights (high "
         "excess kurtosis) in SP2 on LUT shift-add lanes, the rest in fixed point on DSP slices. The SP2 fraction "
-        "is the one that balances the two arrays sized for --device (hwmodels.hetero.balanced_split). Prints "
+        "is the one that balances the two arrays sized for --fpga (hwmodels.hetero.balanced_split). Prints "
         "the accuracy of all-fixed, all-SP2 and mixed plans after the same fine-tune, and the modelled "
         "throughput of the mixed design (hetero model) against the DSP-only design (systolic model, every DSP "
         "slice) on the same device.")
     p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
                    "module.path:function")
-    p.add_argument("--device", default="XC7Z020", help="FPGA part (default XC7Z020; see 'dse hw list')")
+    add_fpga(p, default="XC7Z020")
+    refuse_device(p, FPGA_HINT)
     p.add_argument("--bits", type=int, default=4, help="weight bits of every layer, sign included (default 4)")
     p.add_argument("--a-bits", type=int, help="activation bits (default: --bits)")
     p.add_argument("--rows", type=int, help="array rows of both designs (default: each design's best of "
                    "4, 8, 16, 32, 64)")
-    p.add_argument("--epochs", type=int, default=2, help="fine-tune epochs of each plan (default 2)")
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tune learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_epochs(p, help="fine-tune epochs of each plan (default 2)")
+    add_lr(p, help="fine-tune learning rate (default 1e-3)")
+    add_seed(p)
     p.add_argument("--hw-only", action="store_true", help="price the designs only (no fine-tunes)")
     p.add_argument("--cache-dir", metavar="DIR", help="pre-training cache (default: $DSE_CACHE_DIR, else "
                    "~/.cache/dse)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1)")
-    p.add_argument("--train-device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    add_torch_device(p, "--train-device")
     p.add_argument("--json", action="store_true", help="print the result as a JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
     add_option_argument(p)
@@ -44,11 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from hwmodels import list_devices
     from hwmodels.formats import MAX_BITS, MIN_BITS
 
-    if args.device not in list_devices():
-        raise UserError(f"--device: unknown FPGA {args.device!r}; known: {', '.join(list_devices())}")
+    check_fpga(args.fpga)
     for flag, v in (("--bits", args.bits), ("--a-bits", args.a_bits)):
         if v is not None and not MIN_BITS <= v <= MAX_BITS:
             raise UserError(f"{flag}: must be in [{MIN_BITS}, {MAX_BITS}], got {v}")
@@ -61,32 +61,24 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def cmd_msq(args: argparse.Namespace) -> int:
-    from ..methods.msq import best_designs, compare
+    from ..methods.msq import FIXED, SP2, compare, hardware_comparison
     from ..workloads import get_workload
 
     from .train import check_run_options
 
     _check(args)
-    check_run_options(args, "train_device", "--train-device")
+    check_run_options(args)
     bundle = get_workload(args.workload, **parse_options(args.option))
     a_bits = args.bits if args.a_bits is None else args.a_bits
     if args.hw_only:
-        het, point, dsp = best_designs(bundle.spec, args.device, args.bits, a_bits, args.rows)
-        frac = point.scheme_for(bundle.spec.layer_names[0]).sp2_fraction
-        out = {"workload": bundle.name, "device": args.device, "w_bits": args.bits, "a_bits": a_bits,
-               "sp2_fraction": frac, "accuracy": None,
-               "mixed": {"rows": het.rows, **het.cols, "latency_s": het.latency_s,
-                         "throughput_per_s": het.throughput_per_s, "fits": het.fits},
-               "dsp_only": {"rows": dsp.rows, **dsp.cols, "latency_s": dsp.latency_s,
-                            "throughput_per_s": dsp.throughput_per_s, "fits": dsp.fits},
-               "speedup": dsp.latency_s / het.latency_s}
+        out = hardware_comparison(bundle.spec, args.fpga, args.bits, a_bits, args.rows, name=bundle.name)
     else:
         if not bundle.has_data:
             raise UserError(f"workload {bundle.name!r} is shape-only (no data): use --hw-only")
         if not args.quiet:
             print(f"fine-tuning {bundle.name} at {args.bits} bits: all-fixed, all-SP2, mixed ...", file=sys.stderr)
-        out = compare(bundle, args.device, args.bits, a_bits, args.epochs, args.seed, args.rows, lr=args.lr,
-                      train_device=args.train_device, cache_dir=args.cache_dir, threads=args.threads,
+        out = compare(bundle, args.fpga, args.bits, a_bits, args.epochs, args.seed, args.rows, lr=args.lr,
+                      train_device=args.torch_device, cache_dir=args.cache_dir, threads=args.threads,
                       progress=not args.quiet).to_dict()
     if args.json:
         print(json.dumps(out, indent=2))
@@ -100,7 +92,7 @@ def cmd_msq(args: argparse.Namespace) -> int:
         def pct(x: float) -> str:
             return "-" if x is None or math.isnan(x) else f"{100 * x:.2f}%"
 
-        print(f"  accuracy  all-fixed {pct(acc['fixed'])}  all-SP2 {pct(acc['sp2'])}  mixed {pct(acc['mixed'])}  "
+        print(f"  accuracy  all-fixed {pct(acc[FIXED])}  all-SP2 {pct(acc[SP2])}  mixed {pct(acc['mixed'])}  "
               f"(FP32 {pct(out['float_accuracy'])}; {out['epochs']} fine-tune epochs each)")
     m, d = out["mixed"], out["dsp_only"]
     print(f"  mixed (hetero)     {m['latency_s'] * 1e6:9.2f} us  {m['throughput_per_s']:10.0f} inf/s"

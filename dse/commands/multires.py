@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserError
+from ..config import DEFAULT_MULTIRES_BUDGETS, MULTIRES_KIND, MultiresConfig
+from .options import TORCH_DEVICE_HINT, add_epochs, add_lr, add_seed, add_setting, add_torch_device, refuse_device
 from .workload import add_option_argument, parse_options
 
-DEFAULT_BUDGETS = "2:8,2:10,2:12,2:14,3:14,3:16,3:18,3:20"
+DEFAULT_BUDGETS = ",".join(f"{a}:{k}" for a, k in DEFAULT_MULTIRES_BUDGETS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,29 +30,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "termserial model's latency.")
     p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
                    "module.path:function")
-    p.add_argument("--budgets", default=DEFAULT_BUDGETS,
-                   help=f"comma-separated a:k budgets, two or more (default: the paper's {DEFAULT_BUDGETS})")
-    p.add_argument("--group", type=int, default=16, help="weights sharing one term budget (default 16)")
-    p.add_argument("--w-bits", type=int, default=8, help="weight integer grid, sign included (default 8)")
-    p.add_argument("--a-bits", type=int, default=8, help="activation bits (default 8)")
-    p.add_argument("--encoding", default="binary", help="binary | csd (default binary)")
-    p.add_argument("--first-last", default="term",
-                   help="term (every layer multi-resolution, default) | fixed8 (first and last layers 8-bit "
-                   "fixed point, as in the paper)")
-    p.add_argument("--epochs", type=int, default=10,
-                   help="training epochs of the multi-resolution model and of each individual model (default 10)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, Adam, cosine decay (default 1e-3)")
-    p.add_argument("--distill-weight", type=float, default=0.1,
-                   help="weight w of the distillation term w T^2 KL, in [0, 10] (default 0.1)")
-    p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--checkpoint", metavar="PATH",
-                   help="checkpoint file to write (or reuse when it matches); default: the cache")
+    # the [multires] settings, declared once in dse.config
+    add_setting(p, MultiresConfig, "budgets", default=DEFAULT_BUDGETS, metavar="A:K,...",
+                help=f"comma-separated a:k budgets, two or more (default: the paper's {DEFAULT_BUDGETS})")
+    add_setting(p, MultiresConfig, "group")
+    add_setting(p, MultiresConfig, "w_bits")
+    add_setting(p, MultiresConfig, "a_bits")
+    add_setting(p, MultiresConfig, "encoding")
+    add_setting(p, MultiresConfig, "first_last", default=MULTIRES_KIND,
+                help="term (every layer multi-resolution, default) | fixed8 (first and last layers 8-bit "
+                "fixed point, as in the paper)")
+    add_epochs(p, MultiresConfig, help="training epochs of the multi-resolution model and of each individual "
+               "model (default 10)")
+    add_lr(p, MultiresConfig)
+    add_setting(p, MultiresConfig, "distill_weight", help="weight w of the distillation term w T^2 KL, in [0, 10] "
+                "(default 0.1)")
+    add_setting(p, MultiresConfig, "temperature")
+    add_seed(p)
+    add_setting(p, MultiresConfig, "checkpoint", metavar="PATH",
+                help="checkpoint file to write (or reuse when it matches); default: the cache")
     p.add_argument("--cache-dir", metavar="DIR", help="cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
     p.add_argument("--rebuild", action="store_true", help="train again even when a matching checkpoint exists")
     p.add_argument("--no-individual", action="store_true",
                    help="skip the individually trained models (only the checkpoint is wanted)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    add_torch_device(p)
+    refuse_device(p, TORCH_DEVICE_HINT)
     p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1; 0: torch's)")
     p.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
@@ -69,15 +73,17 @@ def _pct(x: Optional[float]) -> str:
 
 def make_spec(args: argparse.Namespace) -> Any:
     """A MultiresSpec from the arguments; each mistake is a UserError naming the option."""
+    from dataclasses import fields
+
     from ..config import parse_budgets
     from ..methods.multires import MultiresSpec, TermBudget
 
     budgets = parse_budgets(args.budgets, "--budgets")
-    given = {"group_size": ("--group", args.group), "w_bits": ("--w-bits", args.w_bits),
-             "a_bits": ("--a-bits", args.a_bits), "encoding": ("--encoding", args.encoding),
-             "first_last": ("--first-last", args.first_last), "epochs": ("--epochs", args.epochs),
-             "lr": ("--lr", args.lr), "distill_weight": ("--distill-weight", args.distill_weight),
-             "temperature": ("--temperature", args.temperature)}
+    given = {}  # spec field -> (its option, value): the [multires] settings declaring the spec's fields
+    for f in fields(MultiresSpec):
+        section, _, key = (f.metadata["config"] or "").partition(".")
+        if section == "multires" and key != "budgets":
+            given[f.name] = (f"--{key.replace('_', '-')}", getattr(args, key))
     try:
         return MultiresSpec(budgets=tuple(TermBudget(a, k) for a, k in budgets),
                             **{k: v for k, (_, v) in given.items()})
@@ -88,7 +94,8 @@ def make_spec(args: argparse.Namespace) -> Any:
 
 
 def cmd_multires(args: argparse.Namespace) -> int:
-    from ..methods.multires import checkpoint_path, resolution_costs, train_individual, train_multires
+    from ..methods.multires import (checkpoint_path, comparison_rows, resolution_costs, train_individual,
+                                    train_multires)
     from ..workloads import get_workload
 
     from .train import check_run_options
@@ -108,7 +115,7 @@ def cmd_multires(args: argparse.Namespace) -> int:
         _note(args, f"training {bundle.name} at {len(spec.budgets)} resolutions ({spec.epochs} epochs, "
                     f"teacher {spec.budgets[spec.teacher]}) ...")
     ckpt = train_multires(bundle, spec, args.seed, cache_dir=args.cache_dir, path=args.checkpoint,
-                          device=args.device, progress=not args.quiet, rebuild=args.rebuild, threads=args.threads)
+                          device=args.torch_device, progress=not args.quiet, rebuild=args.rebuild, threads=args.threads)
     if ckpt.note:
         _note(args, ckpt.note)
     individual: list[Optional[Any]] = [None] * len(spec.budgets)
@@ -118,21 +125,9 @@ def cmd_multires(args: argparse.Namespace) -> int:
             _note(args, f"training budget {b} alone ({i + 1}/{len(spec.budgets)}) ...")
             t0 = time.perf_counter()
             individual[i] = train_individual(bundle, spec, i, args.seed, cache_dir=args.cache_dir,
-                                             device=args.device, progress=not args.quiet, threads=args.threads)
+                                             device=args.torch_device, progress=not args.quiet, threads=args.threads)
             individual_s += time.perf_counter() - t0
-    rows = []
-    for i, b in enumerate(spec.budgets):
-        ind = individual[i]
-        ind_acc = None if ind is None or math.isnan(ind.accuracy) else float(ind.accuracy)
-        rows.append({
-            "budget": str(b), "act_terms": b.act_terms, "weight_terms": b.weight_terms, "group_size": spec.group_size,
-            "weight_terms_per_value": b.weight_terms / spec.group_size,
-            "term_pairs_per_mac": costs[i]["term_pairs_per_mac"], "latency_s": costs[i]["latency_s"],
-            "multires_accuracy": ckpt.accuracies[i], "individual_accuracy": ind_acc,
-            "delta": None if ind_acc is None else ckpt.accuracies[i] - ind_acc,
-            "individual_time_s": None if ind is None else ind.time_s,
-            "multires_time_s": ckpt.time_s, "checkpoint": ckpt.path,
-        })
+    rows = comparison_rows(spec, ckpt, costs, individual)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import add_storage, add_study
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Read a study from its storage and write one HTML file that opens offline: "
                        "Pareto front, per-layer allocation, resources, search progress, the Pareto set as CSV, "
                        "and why points were infeasible. Nothing is re-run.")
-    p.add_argument("--storage", help="storage URL (default runs/dse.journal)")
-    p.add_argument("--study", help="study name (may be omitted when the storage holds one study)")
+    add_storage(p)
+    add_study(p, help="study name (may be omitted when the storage holds one study)")
     p.add_argument("-o", "--output", help="HTML file to write (default reports/<study>.html)")
     p.add_argument("--plain-js", action="store_true",
                    help="embed plotly.js uncompressed (about 3 MB larger) for browsers without DecompressionStream")

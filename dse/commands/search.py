@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing as mp
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
+from ..config import StudyConfig
 from ..errors import SearchInterrupted, StorageError, UserError
+from .options import add_seed, add_setting, add_storage, add_study, refuse_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", help="study config (TOML); omitted: the built-in digits demo")
     _common(p)
     p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (default 1)")
-    p.add_argument("--seed", type=int, help="sampler seed (overrides the config)")
+    add_seed(p, default=None, help="sampler seed (overrides the config)")
     p.add_argument("--report", help="HTML report path (default reports/<study>.html)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report and exports")
     p.add_argument("--dry-run", action="store_true", help="print the resolved space, the pre-flight feasibility "
@@ -37,21 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="join a running study from another process or machine",
                        description="Run trials of an existing study (its stored config) until its trial "
                        "budget is reached. With a PostgreSQL storage this spans machines.")
-    w.add_argument("--storage", required=True, help="storage URL of the study")
-    w.add_argument("--study", required=True, help="study name")
-    w.add_argument("--trials", type=int, help="total trial budget (default: the study's)")
-    w.add_argument("--timeout", type=float, help="stop after this many seconds")
-    w.add_argument("--seed", type=int, help="sampler seed for this worker (default: config seed + pid)")
+    add_storage(w, required=True, help="storage URL of the study")
+    add_study(w, required=True)
+    add_setting(w, StudyConfig, "trials", default=None, help="total trial budget (default: the study's)")
+    add_setting(w, StudyConfig, "timeout_s", "--timeout", default=None, dest="timeout",
+                help="stop after this many seconds")
+    add_seed(w, default=None, help="sampler seed for this worker (default: config seed + pid)")
     w.add_argument("--quiet", action="store_true")
     w.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("studies", help="list the studies in a storage with trial counts")
-    s.add_argument("--storage", help="storage URL (default runs/dse.journal)")
+    add_storage(s)
     s.set_defaults(func=cmd_studies)
 
     e = sub.add_parser("export", help="write a study's Pareto set (CSV/JSON) or one trial's plan")
-    e.add_argument("--storage", help="storage URL (default runs/dse.journal)")
-    e.add_argument("--study", required=True)
+    add_storage(e)
+    add_study(e, required=True)
     e.add_argument("--format", choices=("csv", "json"), default="csv")
     e.add_argument("-o", "--output", help="output file (Pareto set)")
     e.add_argument("--all", action="store_true", help="export every trial, not only the Pareto set")
@@ -64,11 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trials", type=int, help="total trials in the study (overrides the config)")
-    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    p.add_argument("--storage", help="storage URL (default runs/dse.journal; sqlite:///F, postgresql://...)")
-    p.add_argument("--study", help="study name (overrides the config)")
+    add_setting(p, StudyConfig, "trials", default=None, help="total trials in the study (overrides the config)")
+    add_setting(p, StudyConfig, "timeout_s", "--timeout", default=None, dest="timeout")
+    add_storage(p)
+    add_study(p, help="study name (overrides the config)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    refuse_device(p, "set hardware.device (the FPGA part) or finetune.device (cpu|cuda|auto) in the config")
 
 
 def _positive(name: str, v: Optional[float]) -> None:
@@ -76,28 +76,11 @@ def _positive(name: str, v: Optional[float]) -> None:
         raise UserError(f"{name}: must be > 0, got {v:g}")
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Ctrl-C or SIGTERM raises KeyboardInterrupt in the main thread at once (the running
-    trial is then failed and queued again by ``run_worker``); a second one exits at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    seen: list[int] = []
+def stop_on_signals():
+    """:func:`dse.study.launch.stop_on_signals` (imported on use: ``dse.study`` loads Optuna)."""
+    from ..study.launch import stop_on_signals as stop
 
-    def handler(signum: int, frame: Any) -> None:
-        seen.append(signum)
-        if len(seen) > 1:
-            os.write(2, b"dse: interrupted again; exiting now\n")
-            os._exit(130)
-        raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+    return stop()
 
 
 def _resume_hint(args: argparse.Namespace, storage_url: str, name: str) -> str:
@@ -115,31 +98,11 @@ def _interrupted(e: SearchInterrupted | None, args: argparse.Namespace, storage_
                              f"{_resume_hint(args, storage_url, name)}", failed)
 
 
-def _worker_process(storage_url: str, study_name: str, index: int, seed: Optional[int],
-                    deadline: Optional[float], target: Optional[int], start_trials: Optional[int] = None) -> None:
-    from ..study.storage import open_storage
-    from ..study import config_from_study, resolve, run_worker
-    import optuna
-
-    with stop_on_signals():
-        try:
-            handle = open_storage(storage_url)
-            study = optuna.load_study(study_name=study_name, storage=handle.storage)
-            resolved = resolve(config_from_study(study))
-            run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed, start_trials=start_trials)
-        except (SearchInterrupted, KeyboardInterrupt):
-            sys.stderr.flush()
-            os._exit(130)  # its trial is failed and queued; skip the slow interpreter teardown
-        except StorageError as e:
-            print(f"dse: error: worker {index}: {e}", file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(1)
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..study.storage import open_storage
     from ..study import resolve
+    from ..study.launch import check_existing_study
 
     _positive("--trials", args.trials)
     _positive("--timeout", args.timeout)
@@ -169,7 +132,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     check_storage(storage_url)  # a bad storage path is refused before any other work
     resolved = resolve(cfg)  # every user mistake surfaces here, before anything is written
-    _check_existing_study(storage_url, cfg)
+    check_existing_study(storage_url, cfg)
     from ..study.preflight import run as preflight
 
     if preflight(resolved, raw, force=args.force, dry_run=args.dry_run):
@@ -186,24 +149,22 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
+    from ..record import StudyRecord
     from ..study import open_study, run_worker
+    from ..study.launch import resume_state, run_processes
 
     study, created = open_study(handle, cfg, raw, resolved)
     target = cfg.trials
-    study.set_user_attr("target_trials", target)
+    StudyRecord.write(study, target_trials=target)
     quiet = args.quiet or not sys.stderr.isatty()
-    for note in study.user_attrs.get("baseline_notes", []):
+    for note in StudyRecord.get(study, "baseline_notes") or []:
         print(f"note: {note}", file=sys.stderr)
     print(f"study {cfg.name!r} in {handle.url} ({'new' if created else 'resumed'}): workload {cfg.workload}, "
           f"model {resolved.model.name}, objectives {', '.join(cfg.objectives)}, sampler {cfg.sampler}",
           file=sys.stderr)
-    from ..study import counted_trials, stored_trials
-
-    trials_now = study.get_trials(deepcopy=False)
-    done_before = counted_trials(trials_now)
-    start_trials = stored_trials(trials_now)  # seeds the samplers: a resume draws new points
-    if (target is not None and done_before >= target and cfg.timeout_s is None
-            and not any(t.state.name == "WAITING" for t in trials_now)):
+    state = resume_state(study, target, cfg.timeout_s)
+    done_before, start_trials = state.done, state.stored  # a resume draws new points
+    if state.complete:
         from ..study.progress import complete_message
 
         argv = list(getattr(args, "argv", None) or ["search"])
@@ -225,54 +186,15 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
     if args.jobs == 1:
         from ..study.progress import Progress
 
-        progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions)
+        progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions,
+                            study=study)
         try:
             run_worker(handle, resolved, target, deadline, on_trial=progress, start_trials=start_trials)
         finally:
             progress.close()
     else:
-        ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker_process,
-                             args=(handle.url, cfg.name, i, cfg.seed, deadline, target, start_trials))
-                 for i in range(args.jobs)]
-        try:
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
-        except KeyboardInterrupt:  # the workers fail and requeue their own trials
-            # a Ctrl-C in a terminal reaches the workers too: give them a moment to stop on it
-            # (a second signal would make them exit before marking their trial), then SIGTERM
-            # those that did not get it (the parent alone was sent SIGTERM)
-            end = time.time() + 0.5
-            for p in procs:
-                p.join(timeout=max(0.0, end - time.time()))
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-            for p in procs:
-                p.join(timeout=5)
-            raise
-        if any(p.exitcode == 1 for p in procs):
-            raise StorageError(f"storage {handle.url}: a worker process could not write it (see above)")
+        run_processes(handle.url, cfg.name, args.jobs, cfg.seed, deadline, target, start_trials)
     return _finish(study, handle, cfg.name, time.time() - t0, args)
-
-
-def _check_existing_study(storage_url: Optional[str], cfg) -> None:
-    """Refuse resuming a study whose stored config means something else, before the
-    pre-flight and before anything is written (an absent local storage has no study)."""
-    from ..study.storage import DEFAULT_STORAGE, journal_path, sqlite_path, open_storage
-    from ..study import check_resumable
-
-    url = storage_url or DEFAULT_STORAGE
-    if url == "memory:":
-        return
-    if url.startswith("sqlite:"):
-        if not sqlite_path(url).is_file():
-            return
-    elif not url.startswith(("postgresql", "mysql")) and not journal_path(url).is_file():
-        return
-    check_resumable(open_storage(url, create_dirs=False, write=False), cfg)
 
 
 def _check_export_args(args: argparse.Namespace) -> None:
@@ -355,9 +277,8 @@ def _finish(study, handle, name: str, elapsed_s: float, args: argparse.Namespace
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import optuna
-
-    from ..study.storage import open_storage
+    from ..record import StudyRecord
+    from ..study.storage import open_storage, study_named
     from ..study import config_from_study, resolve, run_worker
 
     _positive("--trials", args.trials)
@@ -367,12 +288,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.seed is not None and not 0 <= args.seed < 2**31:
         raise UserError(f"--seed: must be in [0, {2**31 - 1}], got {args.seed}")
     handle = open_storage(args.storage, create_dirs=False, write=True)
-    names = [s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)]
-    if args.study not in names:
-        raise UserError(f"--study: no study named {args.study!r} in {args.storage}; known: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=args.study, storage=handle.storage)
+    study = study_named(handle, args.study, "join")
     resolved = resolve(config_from_study(study))
-    target = args.trials or study.user_attrs.get("target_trials") or resolved.cfg.trials
+    target = args.trials or StudyRecord.get(study, "target_trials") or resolved.cfg.trials
     deadline = time.time() + args.timeout if args.timeout else None
     seed = args.seed if args.seed is not None else (resolved.cfg.seed + os.getpid()) % 2**31
     with stop_on_signals():
@@ -391,8 +309,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_studies(args: argparse.Namespace) -> int:
     import optuna
 
-    from ..study.storage import open_storage
+    from ..record import StudyRecord
     from ..study import status_counts
+    from ..study.storage import open_storage
 
     handle = open_storage(args.storage, create_dirs=False)
     summaries = optuna.get_all_study_summaries(handle.storage, include_best_trial=False)
@@ -403,7 +322,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     for s in summaries:
         study = optuna.load_study(study_name=s.study_name, storage=handle.storage)
         c = status_counts(study)
-        objs = ",".join(study.user_attrs.get("objectives", []))
+        objs = ",".join(StudyRecord.get(study, "objectives") or [])
         print(f"{s.study_name:<32} {s.n_trials:>6} {c['complete']:>8} {c['infeasible']:>10} {c['abandoned']:>9} "
               f"{c['failed']:>6}  {objs}")
     return 0
@@ -412,17 +331,12 @@ def cmd_studies(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
-    import optuna
-
     from ..export import pareto_records, plan_of_trial, trial_record, write_records
-    from ..study.storage import open_storage
+    from ..record import StudyRecord
+    from ..study.storage import load_named_study
 
     _check_export_args(args)
-    handle = open_storage(args.storage, create_dirs=False)
-    names = [s.study_name for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False)]
-    if args.study not in names:
-        raise UserError(f"--study: no study named {args.study!r}; known: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=args.study, storage=handle.storage)
+    study, _ = load_named_study(args.storage, args.study, "export")
     if args.trial is not None:
         if not args.plan_out and not args.qonnx:
             raise UserError("--plan-out: give the plan file to write with --trial (or --qonnx OUT.onnx)")
@@ -444,7 +358,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.output:
         raise UserError("-o/--output: give the file to write (or --trial N --plan-out FILE)")
     if args.all:
-        objectives = study.user_attrs.get("objectives") or []
+        objectives = StudyRecord.get(study, "objectives") or []
         records = [trial_record(t, objectives) for t in study.get_trials(deepcopy=False)]
     else:
         records = pareto_records(study)

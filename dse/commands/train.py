@@ -10,17 +10,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..config import FinetuneBudget, FinetuneConfig, StudyConfig
 from ..errors import UserError
+from .options import (TORCH_DEVICE_HINT, add_epochs, add_lr, add_seed, add_setting, add_torch_device,
+                      check_setting, refuse_device)
 from .workload import add_option_argument, parse_options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
                    "module.path:function")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(p)
     p.add_argument("--cache-dir", metavar="DIR",
                    help="pre-training cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    add_torch_device(p)
+    refuse_device(p, TORCH_DEVICE_HINT)
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads while training (default 1; 0: torch's default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
@@ -33,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Pre-train WORKLOAD in FP32 once per seed and epoch count; the weights are "
                        "cached and every fine-tune starts from them.")
     _common(t)
-    t.add_argument("--epochs", type=int, help="pre-training epochs (default: the workload's)")
+    add_epochs(t, default=None, help="pre-training epochs (default: the workload's)")
     t.add_argument("--rebuild", action="store_true", help="train again even when a cached model exists")
     t.set_defaults(func=cmd_train)
 
@@ -47,24 +51,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--scheme", metavar="SPEC",
                      help="one scheme for every compute layer, e.g. fixed:4 or 'fixed:4,a_bits=4'")
     span = f.add_mutually_exclusive_group()
-    span.add_argument("--epochs", type=int, help="fine-tune epochs (default 2; 0: calibrate and evaluate only)")
-    span.add_argument("--steps", type=int, help="fine-tune optimizer steps instead of epochs")
-    f.add_argument("--lr", type=float, help="peak learning rate (default 1e-3, cosine decay)")
-    f.add_argument("--optimizer", help="sgd | adam | adamw (default adam)")
-    f.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
-    f.add_argument("--batch-size", type=int, help="batch size (default: the workload's)")
-    f.add_argument("--pretrain-epochs", type=int, help="FP32 pre-training epochs (default: the workload's)")
+    # the [finetune] settings, declared once in dse.config (None: not given, FinetuneBudget's default applies)
+    add_epochs(span, default=None, default_text="2")
+    add_setting(span, FinetuneBudget, "steps", default=None)
+    add_lr(f, default=None, default_text="1e-3")
+    for name, shown in (("optimizer", "adam"), ("weight_decay", "0"), ("batch_size", None), ("schedule", "cosine")):
+        add_setting(f, FinetuneBudget, name, default=None, default_text=shown)
+    add_setting(f, FinetuneConfig, "pretrain_epochs", default=None)
     f.add_argument("--qonnx", metavar="OUT.onnx", help="write the fine-tuned quantized network as QONNX "
                    "(FINN, hls4ml; needs the 'qonnx' extra; docs/integration.md)")
     f.set_defaults(func=cmd_finetune)
 
 
-def check_run_options(args: argparse.Namespace, device_attr: str = "device", device_flag: str = "--device") -> None:
+def check_run_options(args: argparse.Namespace, device_attr: str = "torch_device",
+                      device_flag: str = "--torch-device") -> None:
     """Options shared by the training commands, checked before any work or output:
     --seed, --threads, --cache-dir, the torch device."""
     seed = getattr(args, "seed", None)
-    if seed is not None and not 0 <= seed < 2**31:
-        raise UserError(f"--seed: must be in [0, {2**31 - 1}], got {seed}")
+    if seed is not None:
+        check_setting(seed, StudyConfig, "seed", "--seed")
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 0:
         raise UserError(f"--threads: must be >= 0, got {threads}")
@@ -120,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.rebuild or not path.exists():
         _note(args, f"pre-training {bundle.name} (seed {args.seed}, "
                     f"{args.epochs or bundle.pretrain_epochs} epochs) ...")
-    pre = pretrain(bundle, args.seed, args.epochs, cache_dir=args.cache_dir, device=args.device,
+    pre = pretrain(bundle, args.seed, args.epochs, cache_dir=args.cache_dir, device=args.torch_device,
                    progress=not args.quiet, rebuild=args.rebuild, threads=_threads(args))
     if pre.note:
         _note(args, pre.note)
@@ -178,7 +183,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             raise UserError(f"--scheme: {e}") from None
         plan = uniform_plan(bundle, scheme)
     given = {"epochs": args.epochs, "steps": args.steps, "lr": args.lr, "optimizer": args.optimizer,
-             "weight_decay": args.weight_decay, "batch_size": args.batch_size}
+             "weight_decay": args.weight_decay, "batch_size": args.batch_size, "schedule": args.schedule}
     try:
         budget = FinetuneBudget(**{k: v for k, v in given.items() if v is not None})
     except ValueError as e:
@@ -205,7 +210,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         _note(args, f"pre-training {bundle.name} first (seed {args.seed}, "
                     f"{args.pretrain_epochs or bundle.pretrain_epochs} epochs; cached for later runs) ...")
     try:
-        result = finetune(bundle, plan, budget, seed=args.seed, device=args.device, progress=not args.quiet,
+        result = finetune(bundle, plan, budget, seed=args.seed, device=args.torch_device, progress=not args.quiet,
                           cache_dir=args.cache_dir, pretrain_epochs=args.pretrain_epochs, threads=_threads(args),
                           on_model=kept.append if qonnx_path else None)
     except PlanError as e:

@@ -1,10 +1,23 @@
-"""Study configuration: one TOML file, validated up front (see ``schema.py``)."""
+"""Study configuration: one TOML file, validated up front.
 
-from .schema import (CAP_RE, DEFAULT_MULTIRES_BUDGETS, DEMO, FIDELITIES, FIRST_LAST, HW_ONLY_OBJECTIVES, MAXIMIZE,
-                     MULTIRES_FIRST_LAST, OBJECTIVES, OPTIMIZERS, SAMPLERS, Cap, FinetuneConfig, HardwareConfig,
-                     MultiresConfig, SpaceConfig, StudyConfig, load_config, parse_budget, parse_budgets, parse_config)
+``schema.py`` holds the constraint vocabulary and the one validator; each section is declared
+once (type, default, constraint, doc) in its module: ``study.py`` (the study, workload,
+constraints, sampler), ``space.py``, ``hardware.py``, ``finetune.py`` (FinetuneBudget and
+FinetuneConfig), ``multires.py``; ``load.py`` reads TOML. Field-by-field documentation:
+docs/configuration.md.
+"""
 
-__all__ = ["CAP_RE", "DEFAULT_MULTIRES_BUDGETS", "DEMO", "FIDELITIES", "FIRST_LAST", "HW_ONLY_OBJECTIVES", "MAXIMIZE",
-           "MULTIRES_FIRST_LAST", "OBJECTIVES", "OPTIMIZERS", "SAMPLERS", "Cap", "FinetuneConfig", "HardwareConfig",
-           "MultiresConfig", "SpaceConfig", "StudyConfig", "load_config", "parse_budget", "parse_budgets",
-           "parse_config"]
+from .finetune import OPTIMIZERS, SCHEDULES, TORCH_DEVICES, FinetuneBudget, FinetuneConfig
+from .hardware import HardwareConfig
+from .load import DEMO, load_config, parse_config
+from .multires import DEFAULT_MULTIRES_BUDGETS, MULTIRES_FIRST_LAST, MULTIRES_KIND, MultiresConfig, parse_budget, parse_budgets
+from .schema import FieldError
+from .screen import ScreenConfig
+from .space import FIRST_LAST, SpaceConfig
+from .study import CAP_METRICS, CAP_RE, FIDELITIES, HW_ONLY_OBJECTIVES, MAXIMIZE, OBJECTIVES, SAMPLERS, Cap, StudyConfig
+
+__all__ = ["CAP_METRICS", "CAP_RE", "DEFAULT_MULTIRES_BUDGETS", "DEMO", "FIDELITIES", "FIRST_LAST",
+           "HW_ONLY_OBJECTIVES", "MAXIMIZE", "MULTIRES_FIRST_LAST", "MULTIRES_KIND", "OBJECTIVES", "OPTIMIZERS", "SAMPLERS",
+           "SCHEDULES", "TORCH_DEVICES", "Cap", "FieldError", "FinetuneBudget", "FinetuneConfig", "HardwareConfig",
+           "MultiresConfig", "ScreenConfig", "SpaceConfig", "StudyConfig", "load_config", "parse_budget",
+           "parse_budgets", "parse_config"]

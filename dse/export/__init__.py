@@ -1,5 +1,5 @@
 """Hand-offs from a stored study: plan JSON / CSV records (``plan.py``) and QONNX models
-(``qonnx.py``, imported on use: it needs torch)."""
+(the ``qonnx`` subpackage, imported on use: it needs torch)."""
 
 from .plan import csv_text, pareto_records, plan_of_trial, trial_record, write_records
 

@@ -12,28 +12,32 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
+from ..record import StudyRecord, TrialRecord
 from ..study import feasible, pareto_trials
 
 
 def trial_record(t: FrozenTrial, objectives: list[str]) -> dict[str, Any]:
-    """One flat row: identity, objectives, all metrics, all parameters, the plan."""
-    row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "status": t.user_attrs.get("status", ""),
-                           "baseline": t.user_attrs.get("baseline", ""), "feasible": feasible(t)}
+    """One flat row: identity, objectives, all metrics (``metric.<name>``, names from
+    ``dse/metrics.py``), all parameters, the plan."""
+    rec = TrialRecord.of(t)
+    row: dict[str, Any] = {"trial": t.number, "state": t.state.name,
+                           "status": "" if rec.status is None else rec.status,
+                           "baseline": "" if rec.baseline is None else rec.baseline, "feasible": feasible(t)}
     if t.values is not None:
         for name, v in zip(objectives, t.values):
             row[f"objective.{name}"] = v
-    for k, v in sorted((t.user_attrs.get("metrics") or {}).items()):
+    for k, v in sorted((rec.metrics or {}).items()):
         row[f"metric.{k}"] = v
     for k, v in sorted(t.params.items()):
         row[f"param.{k}"] = v
-    if t.user_attrs.get("reason"):
-        row["reason"] = t.user_attrs["reason"]
-    row["plan"] = json.dumps(t.user_attrs.get("point", {}), sort_keys=True)
+    if rec.reason:
+        row["reason"] = rec.reason
+    row["plan"] = json.dumps(rec.point if rec.point is not None else {}, sort_keys=True)
     return row
 
 
 def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
-    objectives = study.user_attrs.get("objectives") or []
+    objectives = StudyRecord.of(study).objectives or []
     return [trial_record(t, objectives) for t in pareto_trials(study)]
 
 
@@ -78,13 +82,8 @@ def plan_of_trial(study: optuna.Study, number: int) -> dict[str, Any]:
     if not match:
         raise UserError(f"--trial: study {study.study_name!r} has no trial {number} (trials 0..{len(trials) - 1})")
     t = match[0]
-    point = t.user_attrs.get("point")
-    if not point:
+    plan = TrialRecord.of(t).plan(study.study_name, number, t.state == TrialState.COMPLETE)
+    if plan is None:
         state = t.state.name.lower()
         raise UserError(f"--trial: trial {number} has no design point recorded (state {state}); pick another")
-    plan = dict(point)
-    plan["study"] = study.study_name
-    plan["trial"] = number
-    if t.state == TrialState.COMPLETE:
-        plan["metrics"] = t.user_attrs.get("metrics", {})
     return plan

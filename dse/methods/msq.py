@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
 
 from hwmodels import DesignPoint, QuantScheme, Workload, get_model
+from hwmodels.formats import get_format
 from hwmodels.hetero import HeteroSplit, balanced_split
+
+#: the row-mixed format of the method, and the two formats its rows use (SP2 in LUTs, fixed point
+#: on DSP slices): the plans :func:`compare` fine-tunes are named after them
+MSQ = "msq"
+SP2, FIXED = get_format(MSQ).row_formats
 
 #: array heights tried when ``rows`` is ``None`` (each design gets its best)
 ROW_CHOICES = (4, 8, 16, 32, 64)
@@ -47,12 +53,12 @@ def set_balanced_fractions(point: DesignPoint, device: str, rows: int = 16) -> D
     fraction and the hetero knobs (``device``, ``rows``, ``fixed_cols``, ``sp2_cols``) set
     to the balanced arrays. The arrays are sized for the widest msq format of the plan
     (both must hold it), so every msq layer gets the same fraction."""
-    msq = [s for _, s in point.schemes if s.kind == "msq"]
+    msq = [s for _, s in point.schemes if s.kind == MSQ]
     if not msq:
         raise ValueError("plan: no msq layer to balance")
     split = balanced_fraction(device, max(s.w_bits for s in msq), max(s.a_bits for s in msq), rows)
-    schemes = {n: (QuantScheme("msq", s.w_bits, s.a_bits, "per_row", sp2_fraction=split.sp2_fraction)
-                   if s.kind == "msq" else s) for n, s in point.schemes}
+    schemes = {n: (QuantScheme(MSQ, s.w_bits, s.a_bits, "per_row", sp2_fraction=split.sp2_fraction)
+                   if s.kind == MSQ else s) for n, s in point.schemes}
     knobs = {**point.knob_map, "device": device, "rows": rows, "fixed_cols": split.fixed_cols,
              "sp2_cols": split.sp2_cols}
     return DesignPoint.make(schemes, knobs, point.default_scheme)
@@ -77,10 +83,19 @@ class Design:
     def throughput_per_s(self) -> float:
         return 1.0 / self.latency_s if self.latency_s > 0 else math.inf
 
+    def to_dict(self, brief: bool = False) -> dict[str, Any]:
+        """JSON-ready; ``brief`` leaves out the model name and the resources."""
+        out: dict[str, Any] = {} if brief else {"model": self.model}
+        out.update({"rows": self.rows, **self.cols, "latency_s": self.latency_s,
+                    "throughput_per_s": self.throughput_per_s, "fits": self.fits})
+        if not brief:
+            out["resources"] = self.resources
+        return out
+
 
 def hetero_design(workload: Workload, device: str, w_bits: int, a_bits: int, rows: int) -> tuple[Design, DesignPoint]:
     """The mixed design: msq everywhere at the balanced fraction on the balanced arrays."""
-    point = set_balanced_fractions(uniform(workload.layer_names, QuantScheme("msq", w_bits, a_bits, sp2_fraction=0.5),
+    point = set_balanced_fractions(uniform(workload.layer_names, QuantScheme(MSQ, w_bits, a_bits, sp2_fraction=0.5),
                                            {"dataflow": DATAFLOW}), device, rows)
     rep = get_model("hetero").evaluate(workload, point)
     k = point.knob_map
@@ -92,7 +107,7 @@ def dsp_only_design(workload: Workload, device: str, w_bits: int, a_bits: int, r
     """The DSP-only design: fixed point everywhere on a systolic array of every DSP slice
     (the same columns as the hetero model's DSP array)."""
     cols = balanced_fraction(device, w_bits, a_bits, rows).fixed_cols
-    point = uniform(workload.layer_names, QuantScheme("fixed", w_bits, a_bits),
+    point = uniform(workload.layer_names, QuantScheme(FIXED, w_bits, a_bits),
                     {"device": device, "rows": rows, "cols": cols, "pe_arith": "dsp", "dataflow": DATAFLOW})
     rep = get_model("systolic").evaluate(workload, point)
     return Design("systolic", rows, {"cols": cols}, rep.latency_s, rep.fits, rep.resources.as_dict())
@@ -150,15 +165,23 @@ class MsqComparison:
         return self.dsp_only.latency_s / self.hetero.latency_s
 
     def to_dict(self) -> dict[str, Any]:
-        def design(d: Design) -> dict[str, Any]:
-            return {"model": d.model, "rows": d.rows, **d.cols, "latency_s": d.latency_s,
-                    "throughput_per_s": d.throughput_per_s, "fits": d.fits, "resources": d.resources}
-
         return {"workload": self.workload, "device": self.device, "w_bits": self.w_bits, "a_bits": self.a_bits,
                 "sp2_fraction": self.sp2_fraction, "accuracy": dict(self.accuracy),
-                "float_accuracy": self.float_accuracy, "mixed": design(self.hetero),
-                "dsp_only": design(self.dsp_only), "speedup": self.speedup, "epochs": self.epochs,
+                "float_accuracy": self.float_accuracy, "mixed": self.hetero.to_dict(),
+                "dsp_only": self.dsp_only.to_dict(), "speedup": self.speedup, "epochs": self.epochs,
                 "time_s": self.time_s}
+
+
+def hardware_comparison(workload: Workload, device: str, w_bits: int, a_bits: int, rows: Optional[int] = None,
+                        name: Optional[str] = None) -> dict[str, Any]:
+    """The mixed and DSP-only designs of :func:`best_designs` without fine-tuning (``dse msq
+    --hw-only``): the keys of :meth:`MsqComparison.to_dict`, ``accuracy`` ``None``; ``name``
+    (default the workload's) names the workload."""
+    het, point, dsp = best_designs(workload, device, w_bits, a_bits, rows)
+    return {"workload": name or workload.name, "device": device, "w_bits": w_bits, "a_bits": a_bits,
+            "sp2_fraction": point.scheme_for(workload.layer_names[0]).sp2_fraction, "accuracy": None,
+            "mixed": het.to_dict(brief=True), "dsp_only": dsp.to_dict(brief=True),
+            "speedup": dsp.latency_s / het.latency_s}
 
 
 def compare(workload: Union[str, Any], device: str = "XC7Z020", w_bits: int = 4, a_bits: Optional[int] = None,
@@ -178,8 +201,8 @@ def compare(workload: Union[str, Any], device: str = "XC7Z020", w_bits: int = 4,
     het, mixed_point, dsp = best_designs(spec, device, w_bits, a_bits, rows)
     f = mixed_point.scheme_for(spec.layer_names[0]).sp2_fraction
     plans = {
-        "fixed": uniform(spec.layer_names, QuantScheme("fixed", w_bits, a_bits)),
-        "sp2": uniform(spec.layer_names, QuantScheme("sp2", w_bits, a_bits)),
+        FIXED: uniform(spec.layer_names, QuantScheme(FIXED, w_bits, a_bits)),
+        SP2: uniform(spec.layer_names, QuantScheme(SP2, w_bits, a_bits)),
         "mixed": DesignPoint.make(mixed_point.scheme_map),
     }
     budget = FinetuneBudget(epochs=epochs, lr=lr)
@@ -194,5 +217,5 @@ def compare(workload: Union[str, Any], device: str = "XC7Z020", w_bits: int = 4,
                          time.perf_counter() - t0, {k: v.to_dict() for k, v in plans.items()})
 
 
-__all__ = ["Design", "MsqComparison", "ROW_CHOICES", "balanced_fraction", "best_designs", "compare",
-           "dsp_only_design", "hetero_design", "set_balanced_fractions"]
+__all__ = ["Design", "FIXED", "MSQ", "MsqComparison", "ROW_CHOICES", "SP2", "balanced_fraction", "best_designs",
+           "compare", "dsp_only_design", "hardware_comparison", "hetero_design", "set_balanced_fractions"]

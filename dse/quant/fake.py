@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwmodels.formats import QuantScheme, levels
+from hwmodels.formats import QuantScheme
 
+from .formats import assign_sp2_rows, quantizer_for, round_to_levels, row_kurtosis, row_levels_n
 from .terms import term_quantize_rows
 
 
@@ -131,17 +132,6 @@ def lsq_fake_quant(x: torch.Tensor, alpha: torch.Tensor, factor, lo: float, quan
     return _LsqFakeQuant.apply(x, alpha, factor, lo, quant, shape)
 
 
-def round_to_levels(x: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
-    """Nearest value of the sorted level set ``lv`` for each entry of ``x`` (no gradient)."""
-    mid = (lv[1:] + lv[:-1]) / 2
-    idx = torch.bucketize(x.detach().contiguous(), mid)
-    return lv[idx]
-
-
-def _levels_tensor(kind: str, bits: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(levels(kind, bits), dtype=like.dtype, device=like.device)
-
-
 def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional[torch.Tensor] = None,
                         row_dim: int = 0) -> torch.Tensor:
     """Quantize values already normalised to [-1, 1] with ``scheme``'s weight format (no
@@ -149,84 +139,18 @@ def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional
     run along the flattened remaining dims."""
     # detached: the result is never differentiated (``ste``), and term quantization's
     # in-place peeling on a graph-tracked tensor would keep every step's graph alive
-    c = c.detach()
-    b = scheme.w_bits
-    kind = scheme.kind
-    if kind == "fixed" and scheme.row_bits is not None:
-        n = row_levels_n(scheme, c, row_dim)
-        return torch.round(c * n) / n
-    if kind == "fixed":
-        n = 2 ** (b - 1) - 1
-        return torch.round(c * n) / n
-    if kind in ("pow2", "sp2"):
-        return round_to_levels(c, _levels_tensor(kind, b, c))
-    if kind == "term":
-        n = 2 ** (b - 1) - 1
-        rows = c.movedim(row_dim, 0)
-        flat = torch.round(rows.reshape(rows.shape[0], -1) * n)
-        # kept / n straight from the lookup table (same float rounding as dividing after)
-        kept = term_quantize_rows(flat, scheme.term_budget, scheme.group_size, scheme.term_encoding, flat.dtype, n)
-        return kept.reshape(rows.shape).movedim(0, row_dim)
-    if kind == "msq":
-        n = 2 ** (b - 1) - 1
-        fixed = torch.round(c * n) / n
-        if sp2_rows is None or not bool(sp2_rows.any()):
-            return fixed
-        sp2 = round_to_levels(c, _levels_tensor("sp2", b, c))
-        shape = [1] * c.ndim
-        shape[row_dim] = -1
-        return torch.where(sp2_rows.view(shape), sp2, fixed)
-    raise ValueError(f"kind: unknown scheme kind {kind!r}")
+    return quantizer_for(scheme.kind).quantize(c.detach(), scheme, sp2_rows, row_dim)
+
+
+def _row_state(w: torch.Tensor, scheme: QuantScheme) -> Optional[torch.Tensor]:
+    """The per-row assignment a row-mixed kind fixes when a layer is wrapped, else ``None``."""
+    row_state = quantizer_for(scheme.kind).row_state
+    return None if row_state is None else row_state(w, scheme)
 
 
 def _per_value_terms(q: torch.Tensor, budget: int, encoding: str, n: int) -> torch.Tensor:
     """Integral ``q`` with only each value's ``budget`` largest terms, divided by ``n``."""
     return term_quantize_rows(q.reshape(1, -1), budget, 1, encoding, q.dtype, n).reshape(q.shape)
-
-
-def row_levels_n(scheme: QuantScheme, like: torch.Tensor, row_dim: int = 0) -> torch.Tensor:
-    """Largest integer level ``2^(b_r - 1) - 1`` of each row's width (``scheme.row_bits``),
-    shaped to broadcast over ``like`` along ``row_dim``; ``ValueError`` when the widths do
-    not give one per row."""
-    rb = scheme.row_bits
-    rows = like.shape[row_dim] if like.ndim else 0
-    if rb is None or len(rb) != rows:
-        raise ValueError(f"row_bits: the scheme gives {0 if rb is None else len(rb)} row widths for a weight "
-                         f"with {rows} rows (output channels)")
-    n = torch.as_tensor([2.0 ** (b - 1) - 1 for b in rb], dtype=like.dtype, device=like.device)
-    shape = [1] * like.ndim
-    shape[row_dim] = -1
-    return n.view(shape)
-
-
-def row_kurtosis(w: torch.Tensor) -> torch.Tensor:
-    """Excess kurtosis of each row (output channel) of a weight tensor: 0 for a Gaussian,
-    -1.2 for a uniform distribution, 3 for a Laplacian."""
-    x = w.detach().reshape(w.shape[0], -1).double()
-    x = x - x.mean(1, keepdim=True)
-    var = (x * x).mean(1)
-    m4 = (x ** 4).mean(1)
-    return (m4 / var.clamp_min(1e-30) ** 2 - 3.0).to(w.dtype)
-
-
-def assign_sp2_rows(w: torch.Tensor, sp2_fraction: float) -> torch.Tensor:
-    """Rows to put in SP2 for a row-wise mixed (msq) scheme, as a bool mask.
-
-    Mix-and-Match (Chang et al., HPCA 2021): SP2 levels are dense near zero and sparse at
-    the tails, so they suit bell-shaped rows; uniform-like rows suit fixed point. We rank
-    rows by excess kurtosis (bell-shaped/heavy-tailed rows score high, uniform-like rows
-    score near -1.2) and put the ``round(sp2_fraction * rows)`` highest in SP2 (ties by
-    row index, so the assignment is deterministic).
-    """
-    rows = w.shape[0]
-    n_sp2 = int(round(float(sp2_fraction) * rows))
-    mask = torch.zeros(rows, dtype=torch.bool, device=w.device)
-    if n_sp2 <= 0:
-        return mask
-    k = row_kurtosis(w)
-    order = sorted(range(rows), key=lambda i: (-float(k[i]), i))
-    mask[torch.as_tensor(order[:n_sp2], device=w.device)] = True
-    return mask
 
 
 def _mse_init_scale(w: torch.Tensor, quant, per_row: bool, n_grid: int = 24) -> torch.Tensor:
@@ -263,8 +187,8 @@ class WeightQuantizer(nn.Module):
         self.scheme = scheme
         per_row = scheme.granularity == "per_row"
         self.per_row = per_row
-        if scheme.kind == "msq" and sp2_rows is None:
-            sp2_rows = assign_sp2_rows(weight, scheme.sp2_fraction)
+        if sp2_rows is None:  # a row-mixed kind's row assignment (msq: the SP2 rows)
+            sp2_rows = _row_state(weight, scheme)
         self.register_buffer("sp2_rows", sp2_rows if sp2_rows is not None else torch.zeros(0, dtype=torch.bool))
         alpha = _mse_init_scale(weight, self._quant, per_row)
         self.alpha = nn.Parameter(alpha.clone())
@@ -404,8 +328,8 @@ def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | fl
         a = a.view((-1,) + (1,) * (x.ndim - 1))
     c = torch.clamp(x / a, -1, 1)
     if role == "weight":
-        if scheme.kind == "msq" and sp2_rows is None:
-            sp2_rows = assign_sp2_rows(x, scheme.sp2_fraction)
+        if sp2_rows is None:
+            sp2_rows = _row_state(x, scheme)
         q = quantize_normalized(c, scheme, sp2_rows)
     else:
         n = 2 ** (scheme.a_bits - 1) - 1

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwmodels.base import DesignPoint
-from hwmodels.formats import QuantScheme
+from hwmodels.formats import QuantScheme, formats, get_format
 
 from .fake import ActQuantizer, WeightQuantizer
 
@@ -130,8 +130,9 @@ def quantize_model(model: nn.Module, plan: PlanLike, sp2_rows: Optional[Mapping[
                             f"{module.weight.shape[0]} (one per output channel)")
         mask = None
         if sp2_rows is not None and name in sp2_rows:
-            if scheme.kind != "msq":
-                raise PlanError(f"layer {name!r}: an SP2 row assignment needs kind 'msq', got '{scheme.kind}'")
+            if not get_format(scheme.kind).row_mixed:
+                mixed = " or ".join(f"'{f.kind}'" for f in formats() if f.row_mixed)
+                raise PlanError(f"layer {name!r}: an SP2 row assignment needs kind {mixed}, got '{scheme.kind}'")
             mask = torch.as_tensor(sp2_rows[name], dtype=torch.bool, device=module.weight.device)
             if mask.shape != (module.weight.shape[0],):
                 raise PlanError(f"layer {name!r}: SP2 row mask has shape {tuple(mask.shape)}, "

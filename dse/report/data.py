@@ -1,7 +1,7 @@
 """Everything the report shows, read from an Optuna study into plain JSON-ready dicts.
 
-Nothing is re-run: the values come from ``study.user_attrs`` and each trial's stored
-attrs (``docs/configuration.md``, "What a trial stores"). The page (``dse/report/html.py``
+Nothing is re-run: the values come from the study's and each trial's stored record
+(``dse.record``; ``docs/configuration.md``, "What a trial stores"). The page (``dse/report/html.py``
 and ``report.js``) only formats and plots what :func:`report_data` returns.
 
 Size matters at thousands of trials, so per-trial data is columnar (one list per field)
@@ -20,15 +20,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..export import csv_text, trial_record
+from ..metrics import METRICS, report_table
+from ..record import STATUS_ABANDONED, StudyRecord, TrialRecord
 from ..study.pareto import hypervolume_history, normalize, to_minimization
 from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
 from .importance import BINS, TOP_FRACTION, param_importances
+from .knee import knee_info
 from .validation import validation_data
 from .reasons import group_reasons
 
-#: metrics carried for every plotted trial (hover and click details)
-TRIAL_METRICS = ("accuracy", "latency_s", "energy_j", "lut", "ff", "dsp", "bram18", "uram", "cycles",
-                 "avg_weight_bits", "mac_bits", "term_pairs", "float_accuracy")
+#: metrics carried for every plotted trial (hover and click details): the whole table (dse/metrics.py)
+TRIAL_METRICS = tuple(METRICS)
 #: resources drawn against the device capacity
 RESOURCES = ("lut", "ff", "dsp", "bram18", "uram")
 #: per-layer columns kept for Pareto points and baselines
@@ -47,19 +49,6 @@ HV_SAMPLES = 20_000
 IMPORTANCE_TOP = 15
 #: fewest complete trials before parameter importance is attempted
 MIN_TRIALS_FOR_IMPORTANCE = 10
-#: fewest Pareto points for which a knee means anything (two are both extremes)
-KNEE_MIN_POINTS = 3
-#: knee scores within this of the best (normalised units) are knees too (exact ties)
-KNEE_TIE = 1e-9
-
-# display units, largest first: the axis uses the first in which the median value is >= 1
-_UNITS = {
-    "latency_s": [(1.0, "s"), (1e3, "ms"), (1e6, "us")],
-    "energy_j": [(1.0, "J"), (1e3, "mJ"), (1e6, "uJ"), (1e9, "nJ")],
-}
-_LABELS = {"accuracy": "accuracy", "latency_s": "latency", "energy_j": "energy", "lut": "LUTs", "ff": "FFs",
-           "dsp": "DSPs", "bram18": "BRAM18s", "uram": "URAMs", "avg_weight_bits": "avg weight bits",
-           "mac_bits": "MAC bits", "term_pairs": "term pairs", "cycles": "cycles"}
 
 
 def _r(v: Any) -> Any:
@@ -80,8 +69,8 @@ def _directions(study: optuna.Study) -> list[str]:
     return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
 
 
-def _objectives(study: optuna.Study) -> list[str]:
-    names = study.user_attrs.get("objectives") or []
+def _objectives(study: optuna.Study, sr: StudyRecord) -> list[str]:
+    names = sr.objectives or []
     return list(names) if len(names) == len(study.directions) else [f"objective {i}" for i in
                                                                      range(len(study.directions))]
 
@@ -93,17 +82,16 @@ def _category(t: FrozenTrial, pareto: set[int]) -> str:
             return "pareto"
         return "dominated" if feasible(t) else "infeasible"
     if t.state == TrialState.PRUNED:
-        return "abandoned" if t.user_attrs.get("status") == "abandoned" else "infeasible"
+        return "abandoned" if TrialRecord.get(t, "status") == STATUS_ABANDONED else "infeasible"
     if t.state == TrialState.FAIL:
         return "failed"
     return "running"
 
 
-def _value(t: FrozenTrial, i: int, name: str) -> Optional[float]:
+def _value(t: FrozenTrial, rec: TrialRecord, i: int, name: str) -> Optional[float]:
     if t.state == TrialState.COMPLETE and t.values is not None:
         return t.values[i]
-    v = (t.user_attrs.get("metrics") or {}).get(name)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return rec.metric(name)
 
 
 def _objective_specs(objectives: list[str], directions: list[str], trials: list[FrozenTrial],
@@ -114,21 +102,23 @@ def _objective_specs(objectives: list[str], directions: list[str], trials: list[
         feas = [v[j] for t, v in zip(trials, values) if v[j] is not None and t.state == TrialState.COMPLETE]
         ref = float(np.median(np.abs(feas or col))) if col else 0.0
         scale, unit = 1.0, ""
-        if name == "accuracy":
+        m = METRICS.get(name)
+        if m is not None and m.display == "percent":
             scale, unit = 100.0, "%"
-        elif name in _UNITS:  # the largest unit in which the typical value is >= 1
-            scale, unit = next(((s, u) for s, u in _UNITS[name] if ref * s >= 1.0), _UNITS[name][-1])
+        elif m is not None and m.ladder:  # the largest unit in which the typical value is >= 1
+            scale, unit = next(((s, u) for s, u in m.ladder if ref * s >= 1.0), m.ladder[-1])
         positive = bool(col) and min(col) > 0
         log = positive and max(col) / min(col) > 100.0
-        label = _LABELS.get(name, name) + (f" ({unit})" if unit else "")
+        label = (m.label if m is not None else name) + (f" ({unit})" if unit else "")
         specs.append({"name": name, "direction": d, "label": label, "unit": unit, "scale": scale, "log": log})
     return specs
 
 
 def _layer_rows(t: FrozenTrial) -> list[list[Any]]:
-    point_layers = (t.user_attrs.get("point") or {}).get("layers") or {}
+    rec = TrialRecord.of(t)
+    point_layers = (rec.point or {}).get("layers") or {}
     rows = []
-    for row in t.user_attrs.get("hw_layers") or []:
+    for row in rec.hw_layers or []:
         scheme = point_layers.get(row.get("name"), {})
         merged = {**scheme, **{k: v for k, v in row.items() if v is not None or k not in scheme}}
         rows.append([_r(merged.get(f)) for f in LAYER_FIELDS])
@@ -143,8 +133,9 @@ def _time_spent(trials: list[FrozenTrial]) -> dict[str, Any]:
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
                if t.datetime_start and t.datetime_complete)
-    hw_s = sum(float((t.user_attrs.get("timing") or {}).get("hw_s") or 0.0) for t in trials)
-    ft_s = sum(float((t.user_attrs.get("timing") or {}).get("finetune_s") or 0.0) for t in trials)
+    timings = [TrialRecord.get(t, "timing") or {} for t in trials]
+    hw_s = sum(float(tm.get("hw_s") or 0.0) for tm in timings)
+    ft_s = sum(float(tm.get("finetune_s") or 0.0) for tm in timings)
     return {
         "first_start_unix": min(starts).timestamp() if starts else None,
         "last_end_unix": max(ends).timestamp() if ends else None,
@@ -247,43 +238,6 @@ def _importance(complete: list[FrozenTrial], objectives: list[str], directions: 
     return out
 
 
-def knee_points(values: np.ndarray, directions: list[str]) -> tuple[list[int], np.ndarray]:
-    """Knee(s) of a Pareto front by minimum Manhattan distance: each objective is scaled
-    over the front to 0 (its best value there) .. 1 (its worst), and the knee is the point
-    with the smallest sum of scaled objectives, i.e. the one farthest below the plane
-    through the front's extremes, where a further gain in any objective costs most in the
-    others. Returns (positions of the knees in ``values``, the scaled front)."""
-    v = to_minimization(values, directions)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    nv = (v - lo) / np.where(hi > lo, hi - lo, 1.0)
-    score = nv.sum(axis=1)
-    return [int(k) for k in np.flatnonzero(score <= score.min() + KNEE_TIE)], nv
-
-
-def _knee(front: list[FrozenTrial], objectives: list[str], directions: list[str]) -> dict[str, Any]:
-    method = ("After scaling each objective over the Pareto set to 0 (its best value there) .. 1 (its worst), "
-              "the knee is the point with the smallest sum: the most balanced trade-off, past which a further gain "
-              "in one objective costs the most in the others (minimum Manhattan distance, Chiu et al. 2016).")
-    out: dict[str, Any] = {"points": [], "scaled": {}, "neighbours": {}, "message": "", "method": method}
-    if len(directions) < 2:
-        out["message"] = "A knee needs two or more objectives."
-        return out
-    if len(front) < KNEE_MIN_POINTS:
-        out["message"] = (f"A knee needs at least {KNEE_MIN_POINTS} Pareto points (with fewer, every point is an "
-                          f"extreme); this front has {len(front)}.")
-        return out
-    knees, nv = knee_points(np.array([t.values for t in front], dtype=float), directions)
-    for k in knees:
-        n = front[k].number
-        out["points"].append(n)
-        out["scaled"][str(n)] = [_r(x) for x in nv[k]]
-        # the nearest alternatives on the front, in scaled space: what moving away buys and costs
-        d = np.abs(nv - nv[k]).sum(axis=1)
-        d[k] = np.inf
-        out["neighbours"][str(n)] = [front[j].number for j in np.argsort(d, kind="stable")[:2] if np.isfinite(d[j])]
-    return out
-
-
 def public_url(url: Optional[str]) -> Optional[str]:
     """A storage URL fit to print in a page: any password removed
     (``postgresql://u:secret@h/db`` -> ``postgresql://u@h/db``)."""
@@ -297,15 +251,7 @@ def public_url(url: Optional[str]) -> Optional[str]:
 def _plan(t: FrozenTrial, study_name: str) -> Optional[dict[str, Any]]:
     """What ``dse export --trial N --plan-out`` writes (``dse.export.plan_of_trial``, without
     its per-call scan of every trial)."""
-    point = t.user_attrs.get("point")
-    if not point:
-        return None
-    plan = dict(point)
-    plan["study"] = study_name
-    plan["trial"] = t.number
-    if t.state == TrialState.COMPLETE:
-        plan["metrics"] = t.user_attrs.get("metrics", {})
-    return plan
+    return TrialRecord.of(t).plan(study_name, t.number, t.state == TrialState.COMPLETE)
 
 
 def _csv_text(records: list[dict[str, Any]]) -> str:
@@ -318,9 +264,9 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
 
     ``storage_url``, where the study was opened from, lets the page print exact commands
     (``dse export --storage URL ...``); without it they omit ``--storage``."""
-    ua = study.user_attrs
+    sr = StudyRecord.of(study)
     all_trials = study.get_trials(deepcopy=False)
-    objectives, directions = _objectives(study), _directions(study)
+    objectives, directions = _objectives(study, sr), _directions(study)
     counts = status_counts(study)
     retried = retried_numbers(all_trials)
     front = pareto_trials(study)
@@ -331,14 +277,15 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
 
     # trials drawn and clickable: finished, not a copy of an earlier point, not a retried crash
     shown = [t for t in all_trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-             and "duplicate_of" not in t.user_attrs and t.number not in retried]
-    values = [[_value(t, i, o) for i, o in enumerate(objectives)] for t in shown]
+             and TrialRecord.get(t, "duplicate_of") is None and t.number not in retried]
+    recs = [TrialRecord.of(t) for t in shown]
+    values = [[_value(t, rec, i, o) for i, o in enumerate(objectives)] for t, rec in zip(shown, recs)]
     specs = _objective_specs(objectives, directions, shown, values)
 
     # hardware knobs: columns for those that vary; the constant ones go to the header
     knob_values: dict[str, list[Any]] = {}
-    for k, t in enumerate(shown):
-        for name, v in ((t.user_attrs.get("point") or {}).get("hardware") or {}).items():
+    for k, rec in enumerate(recs):
+        for name, v in ((rec.point or {}).get("hardware") or {}).items():
             knob_values.setdefault(name, [None] * len(shown))[k] = _r(v)
     fixed_knobs = {n: vs[0] for n, vs in knob_values.items() if len(set(map(repr, vs))) == 1}
     varied_knobs = {n: vs for n, vs in knob_values.items() if n not in fixed_knobs}
@@ -353,8 +300,8 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
         return index[s]
 
     metrics_cols = {m: [] for m in TRIAL_METRICS}
-    for t in shown:
-        m = t.user_attrs.get("metrics") or {}
+    for rec in recs:
+        m = rec.metrics or {}
         for name in TRIAL_METRICS:
             metrics_cols[name].append(_r(m.get(name)))
     metrics_cols = {k: v for k, v in metrics_cols.items() if any(x is not None for x in v)}
@@ -362,20 +309,20 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
         "number": [t.number for t in shown],
         "category": [_category(t, pareto_set) for t in shown],
         "values": [[_r(x) for x in v] for v in values],
-        "baseline": [t.user_attrs.get("baseline") or None for t in shown],
-        "reason": [intern(t.user_attrs["reason"]) if t.user_attrs.get("reason") else None for t in shown],
-        "design": [intern(describe_point(t.user_attrs.get("point") or {}).split(" | ")[0]) for t in shown],
-        "device": [intern(str((t.user_attrs.get("hw") or {}).get("device") or "")) for t in shown],
+        "baseline": [rec.baseline or None for rec in recs],
+        "reason": [intern(rec.reason) if rec.reason else None for rec in recs],
+        "design": [intern(describe_point(rec.point or {}).split(" | ")[0]) for rec in recs],
+        "device": [intern(str((rec.hw or {}).get("device") or "")) for rec in recs],
         "metrics": metrics_cols,
         "knobs": varied_knobs,
     }
 
     # per-layer detail for the Pareto set and the baselines
-    detailed = [t for t in shown if t.number in pareto_set or t.user_attrs.get("baseline")]
+    detailed = [t for t, rec in zip(shown, recs) if t.number in pareto_set or rec.baseline]
     details = {str(t.number): _layer_rows(t) for t in detailed}
     plans = {str(t.number): p for t in detailed if (p := _plan(t, study.study_name)) is not None}
 
-    layer_names = [l["name"] for l in ua.get("layers") or []]
+    layer_names = [l["name"] for l in sr.layers or []]
     heat: dict[str, Any] = {"layers": [], "columns": pareto_numbers, "fields": {}}
     if front:
         names = layer_names or [r[0] for r in _layer_rows(front[0])]
@@ -397,12 +344,13 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
                 if row[0] in pos:
                     heat["kinds"][pos[row[0]]][c] = row[1]
 
-    study_device = str(ua.get("device") or "")
+    study_device = str(sr.device or "")
     resources: dict[str, Any] = {"points": pareto_numbers, "device": [], "used": {r: [] for r in RESOURCES},
                                  "capacity": {r: [] for r in RESOURCES}, "unknown_devices": []}
     for t in front:
-        hw = t.user_attrs.get("hw") or {}
-        m = t.user_attrs.get("metrics") or {}
+        rec = TrialRecord.of(t)
+        hw = rec.hw or {}
+        m = rec.metrics or {}
         dev = str(hw.get("device") or study_device)
         cap = _capacity(dev) if dev else None
         if cap is None and dev not in resources["unknown_devices"]:
@@ -418,32 +366,31 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
         if dev and (cap := _capacity(dev)) is not None:
             capacity[dev] = cap
 
-    complete = [t for t in all_trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    complete = [t for t in all_trials if t.state == TrialState.COMPLETE and TrialRecord.get(t, "duplicate_of") is None]
     feasible_complete = [t for t in complete if feasible(t)]
     records = [trial_record(t, objectives) for t in front]
 
-    unusable = [(t.user_attrs.get("status") or ("failed" if t.state == TrialState.FAIL else "infeasible"),
-                 t.user_attrs.get("reason") or "")
-                for t in shown if t.state != TrialState.COMPLETE or not feasible(t)]
+    unusable = [(rec.status or ("failed" if t.state == TrialState.FAIL else "infeasible"), rec.reason or "")
+                for t, rec in zip(shown, recs) if t.state != TrialState.COMPLETE or not feasible(t)]
 
-    cfg = ua.get("config") or {}
+    cfg = sr.config or {}
     devices = sorted({s for s in (strings[i] for i in trials["device"]) if s})
     meta = {
         "study": study.study_name,
-        "workload": ua.get("workload", ""),
-        "hwmodel": ua.get("hwmodel", ""),
+        "workload": sr.workload or "",
+        "hwmodel": sr.hwmodel or "",
         "device": study_device if len(devices) <= 1 else ", ".join(devices),
         "objectives": [{"name": o, "direction": d} for o, d in zip(objectives, directions)],
         "fit_device": cfg.get("fit_device", True),
-        "caps": list(ua.get("caps") or []),
-        "sampler": ua.get("sampler", ""),
-        "seed": ua.get("seed"),
+        "caps": list(sr.caps or []),
+        "sampler": sr.sampler or "",
+        "seed": sr.seed,
         "fidelity": cfg.get("fidelity", ""),
-        "target_trials": ua.get("target_trials", cfg.get("trials")),
-        "created_unix": ua.get("created_unix"),
-        "dse_version": ua.get("dse_version", ""),
-        "config_source": ua.get("config_source", ""),
-        "baseline_notes": list(ua.get("baseline_notes") or []),
+        "target_trials": sr.target_trials or cfg.get("trials"),
+        "created_unix": sr.created_unix,
+        "dse_version": sr.dse_version or "",
+        "config_source": sr.config_source or "",
+        "baseline_notes": list(sr.baseline_notes or []),
         "fixed_knobs": fixed_knobs,
         "n_layers": len(layer_names),
         "storage": public_url(storage_url),
@@ -459,13 +406,14 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
                    "infeasible_complete": sum(1 for t in complete if not feasible(t))},
         "time": _time_spent(all_trials),
         "objectives": specs,
+        "metrics": report_table(),
         "strings": strings,
         "trials": trials,
         "pareto": pareto_numbers,
         "layer_fields": list(LAYER_FIELDS),
         "details": details,
         "plans": plans,
-        "knee": _knee(front, objectives, directions),
+        "knee": knee_info(front, directions, _r),
         "capacity": capacity,
         "heatmap": heat,
         "resources": resources,
@@ -473,6 +421,6 @@ def report_data(study: optuna.Study, storage_url: Optional[str] = None) -> dict[
         "importance": _importance(complete, objectives, directions),
         "csv": _csv_text(records),
         "infeasible": {"total": len(unusable), "groups": group_reasons(unusable)},
-        "config": {"raw": ua.get("raw_config"), "resolved": cfg},
+        "config": {"raw": sr.raw_config, "resolved": cfg},
         "validation": validation_data(study, pareto_numbers),
     }

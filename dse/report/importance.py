@@ -34,15 +34,17 @@ MIN_TOP = 2
 _ABSENT = -1
 
 
-def _codes(trials: Sequence[FrozenTrial], name: str) -> np.ndarray:
-    """Integer bin of ``name`` in each trial (``_ABSENT`` when the trial lacks it)."""
-    dist = next((t.distributions[name] for t in trials if name in t.distributions), None)
+def _codes(params: Sequence[dict], dists: Sequence[dict], name: str) -> np.ndarray:
+    """Integer bin of ``name`` in each trial's ``params`` (``_ABSENT`` when the trial lacks it);
+    ``params``/``dists``: the trials' params and distributions, read once (each read of
+    ``FrozenTrial.params`` is a call)."""
+    dist = next((d[name] for d in dists if name in d), None)
     if isinstance(dist, CategoricalDistribution):
         pos = {repr(c): k for k, c in enumerate(dist.choices)}
-        return np.array([pos.get(repr(t.params[name]), len(pos)) if name in t.params else _ABSENT for t in trials])
-    vals = np.array([float(t.params[name]) if name in t.params else np.nan for t in trials])
+        return np.array([pos.get(repr(p[name]), len(pos)) if name in p else _ABSENT for p in params])
+    vals = np.array([float(p[name]) if name in p else np.nan for p in params])
     ok = ~np.isnan(vals)
-    out = np.full(len(trials), _ABSENT)
+    out = np.full(len(params), _ABSENT)
     if ok.any():
         edges = np.unique(np.quantile(vals[ok], np.linspace(0, 1, BINS + 1)[1:-1]))
         out[ok] = np.searchsorted(edges, vals[ok], side="right")
@@ -62,8 +64,10 @@ def _divergence(codes: np.ndarray, top: np.ndarray) -> float:
 def param_importances(trials: Sequence[FrozenTrial], objectives: Sequence[str],
                       directions: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
     """{objective: [(param, importance), ...] most important first} over complete trials."""
-    names = sorted({p for t in trials for p in t.params})
-    codes = {p: _codes(trials, p) for p in names}
+    params = [t.params for t in trials]
+    dists = [t.distributions for t in trials]
+    names = sorted({p for ps in params for p in ps})
+    codes = {p: _codes(params, dists, p) for p in names}
     values = np.array([t.values for t in trials], dtype=float)
     numbers = np.array([t.number for t in trials])
     n_top = max(MIN_TOP, int(round(TOP_FRACTION * len(trials))))

@@ -27,6 +27,7 @@
   var N = T.number.length;
   var OBJ = D.objectives;
   var M = OBJ.length;
+  var MET = D.metrics || {};  // the metric table (dse/metrics.py): label, unit, display, digits, ladder
   var S = D.strings;
   var indexOf = new Map();
   T.number.forEach(function (n, i) { indexOf.set(n, i); });
@@ -111,12 +112,18 @@
 
   function fmt(name, v) {
     if (v === null || v === undefined || typeof v !== "number" || !isFinite(v)) return "-";
-    switch (name) {
-      case "accuracy": case "float_accuracy": return (100 * v).toFixed(2) + "%";
-      case "latency_s": return scaled(v, [[1, "s"], [1e3, "ms"], [1e6, "us"], [1e9, "ns"]]);
-      case "energy_j": return scaled(v, [[1, "J"], [1e3, "mJ"], [1e6, "uJ"], [1e9, "nJ"]]);
-      case "lut": case "ff": case "dsp": case "bram18": case "uram": case "cycles": case "macs": return grouped(v);
-      case "avg_weight_bits": return v.toFixed(2);
+    var m = MET[name];
+    if (m) {
+      switch (m.display) {
+        case "percent": return (100 * v).toFixed(2) + "%";
+        case "si": return scaled(v, m.ladder);
+        case "count": return grouped(v);
+        case "decimals": return v.toFixed(m.digits);
+        default: return sig(v, 4);
+      }
+    }
+    switch (name) {  // per-layer fields that are not metrics of a trial
+      case "macs": return grouped(v);
       case "lut_share": case "dsp_share": case "utilization": return (100 * v).toFixed(0) + "%";
       default: return sig(v, 4);
     }
@@ -1513,7 +1520,7 @@
                         text: "Download the Pareto set as CSV (" + D.pareto.length + " rows, as dse export writes it; filters do not apply)" });
     box.appendChild(h("p", {}, [link]));
     var objNames = OBJ.map(function (o) { return o.name; });
-    var extra = ["accuracy", "latency_s", "energy_j", "lut", "ff", "dsp", "bram18", "uram", "avg_weight_bits"]
+    var extra = Object.keys(MET).filter(function (k) { return MET[k].report_column; })
       .filter(function (k) { return objNames.indexOf(k) < 0 && T.metrics[k] && D.pareto.some(function (n) { var v = metric(indexOf.get(n), k); return v !== null && (k !== "uram" || v > 0); }); });
     var cols = [{ label: "trial", get: function (i) { return T.number[i]; }, show: function (v) { return "#" + v + (kneeSet.has(v) ? " \u25c7 knee" : ""); } },
                 { label: "baseline", text: true, get: function (i) { return T.baseline[i] || ""; }, show: String }];

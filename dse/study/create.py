@@ -8,11 +8,13 @@ from typing import Any
 
 import optuna
 
+from hwmodels.formats import BASELINE_KIND
 from search_spaces import HardwarePiece
 
 from .. import __version__
 from ..config import StudyConfig, parse_config
 from ..errors import UserError
+from ..record import StudyRecord, baseline_attrs
 from .storage import StorageHandle
 from .recording import jsonable
 from .resolve import Resolved
@@ -45,7 +47,7 @@ def check_resumable(handle: StorageHandle, cfg: StudyConfig) -> bool:
     if cfg.name not in names:
         return False
     study = optuna.load_study(study_name=cfg.name, storage=handle.storage)
-    stored = study.user_attrs.get("config")
+    stored = StudyRecord.of(study).config
     if stored is None:
         raise UserError(f"study.name: {cfg.name!r} in this storage was not created by dse search; pick another "
                         "--study name")
@@ -83,10 +85,9 @@ def _open_study(handle: StorageHandle, cfg: StudyConfig, raw_config: dict[str, A
                    for l in resolved.workload.layers],
         "created_unix": time.time(), "dse_version": __version__,
     }
-    for k, v in attrs.items():
-        study.set_user_attr(k, v)
+    StudyRecord.write(study, **attrs)
     notes = enqueue_baselines(study, resolved)
-    study.set_user_attr("baseline_notes", notes)
+    StudyRecord.write(study, baseline_notes=notes)
     return study, True
 
 
@@ -114,17 +115,18 @@ def enqueue_baselines(study: optuna.Study, resolved: Resolved) -> list[str]:
         params = resolved.space.baseline_params(resolved.workload, bits, a)
         if params is None:
             notes.append(f"baseline fixed W{bits}A{a} not enqueued: the search space cannot express it "
-                         f"(needs kind 'fixed' and {bits} in space.w_bits)")
+                         f"(needs kind '{BASELINE_KIND}' and {bits} in space.w_bits)")
             continue
-        study.enqueue_trial(params, user_attrs={"baseline": f"fixed W{bits}A{a}"}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs=baseline_attrs(f"fixed W{bits}A{a}"), skip_if_exists=True)
     return notes
 
 
 def config_from_study(study: optuna.Study) -> StudyConfig:
-    raw = study.user_attrs.get("raw_config")
+    sr = StudyRecord.of(study)
+    raw = sr.raw_config
     if raw is None:
         raise UserError(f"study: {study.study_name!r} was not created by dse search (no stored config)")
-    source = study.user_attrs.get("config_source", "")
+    source = sr.config_source or ""
     if not raw and source == "<built-in digits demo>":
         # `dse search` without a config stores no TOML (raw {}): its workers (--jobs N,
         # dse worker) must rebuild the demo, not parse_config's defaults (another model/space)
@@ -132,7 +134,7 @@ def config_from_study(study: optuna.Study) -> StudyConfig:
 
         raw = DEMO
     cfg = parse_config(raw, source=source)
-    stored = study.user_attrs.get("config", {})
+    stored = sr.config or {}
     from dataclasses import replace
 
     return replace(cfg, name=study.study_name, trials=stored.get("trials", cfg.trials),

@@ -13,7 +13,8 @@ values, usually does better, so a share above :data:`LOW_FEASIBLE` is a floor, n
 forecast.
 
 Also here: config mistakes only the resolved space reveals (a setting that can never take
-effect), raised as :class:`~dse.errors.UserError` before anything is created.
+effect), raised as :class:`~dse.errors.UserError` before anything is created. The expected
+cost of the budget is :mod:`dse.study.cost`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from typing import Any, Mapping, Optional, Sequence
 import optuna
 
 from hwmodels import DesignPoint
+from hwmodels.formats import space_field_owners
 
 from ..errors import UserError
 from ..evaluate import Evaluator
+from .cost import TRIAL_OVERHEAD_S, Cost, cost, finetune_seconds  # noqa: F401 - re-exported: dse.preflight.*
 
 #: below this feasible share a search stops before its first trial (``--force`` runs anyway)
 LOW_FEASIBLE = 0.05
@@ -43,15 +46,7 @@ MIN_COVER = 0.15
 DEVICE_SAMPLES = 48
 #: a suggested change must raise the estimated share by this much
 MIN_GAIN = 0.1
-#: Optuna ask/tell, storage and sampler time per trial of a hardware-only study, added to
-#: the hardware model's time in the cost estimate: 4-10 trials/s over the first few hundred
-#: trials of benchmarks/bench_search.py --scale (TPE and NSGA-II, local journal file, 2-core
-#: machine). TPE's grows with the study (docs/search.md), so long TPE studies take longer.
-TRIAL_OVERHEAD_S = 0.1
 
-#: space fields that only a kind uses: (field, kind)
-_KIND_FIELDS = (("terms_per_value", "term"), ("group_sizes", "term"), ("term_encodings", "term"),
-                ("a_term_budgets", "term"), ("sp2_fractions", "msq"))
 _FIT_CAUSE = re.compile(r"\b(lut|ff|dsp|bram18|uram|clock_hz): ")
 
 
@@ -109,9 +104,10 @@ def check_space(resolved: Any, raw: Optional[Mapping[str, Any]] = None) -> None:
     fields a user wrote from defaults)."""
     cfg = resolved.cfg
     written = set((raw or {}).get("space", {}) or {})
-    for name, kind in _KIND_FIELDS:
-        if name in written and kind not in cfg.space.kinds:
-            raise UserError(f"space.{name}: never used, space.kinds has no {kind!r}; add {kind!r} to "
+    for name, owners in space_field_owners().items():  # space fields only some formats draw
+        if name in written and not set(owners) & set(cfg.space.kinds):
+            kind = " or ".join(repr(k) for k in owners)
+            raise UserError(f"space.{name}: never used, space.kinds has no {kind}; add {kind} to "
                             f"space.kinds or remove space.{name}")
     from search_spaces import HardwarePiece
 
@@ -343,109 +339,6 @@ def gate(pf: Preflight, force: bool = False) -> None:
     if pf.hints:
         line += f"; try {pf.hints[0]}"
     raise UserError(line + "; or pass --force to search anyway (see dse search CONFIG --dry-run)")
-
-
-# --- cost ----------------------------------------------------------------------------------
-
-def finetune_seconds(resolved: Any, repeats: int = 3) -> Optional[float]:
-    """Seconds one fine-tune of the study's budget takes on this machine, from timing a few
-    real quantization-aware training steps of the workload's model (W8A8 everywhere) on one
-    batch; ``None`` for hardware-only studies. Writes nothing."""
-    cfg = resolved.cfg
-    bundle = resolved.bundle
-    if bundle is None or not cfg.needs_training or cfg.fidelity == "none":
-        return None
-    import torch
-
-    from hwmodels import QuantScheme
-
-    from ..quant import quantize_model
-    from ..training import CPU_THREADS, num_batches, resolve_device, seeded, uniform_plan
-
-    dev = resolve_device(cfg.finetune.device)
-    bs = cfg.finetune.batch_size or bundle.batch_size
-    with seeded(cfg.seed, dev, CPU_THREADS):
-        model = bundle.build_model()
-        names = [l.name for l in resolved.workload.layers]
-        model = quantize_model(model, uniform_plan(names, QuantScheme("fixed", 8, 8)), inplace=True).to(dev)
-        x, y = next(iter(_batch_source(bundle.train, bs)))
-        x, y = x.to(dev), y.to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-        times = []
-        for i in range(repeats + 1):
-            t0 = time.perf_counter()
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            if i:
-                times.append(time.perf_counter() - t0)
-    step_s = sorted(times)[len(times) // 2]
-    train_batches = num_batches(bundle.train, bs) or 1
-    val_batches = num_batches(bundle.val, bs) or 1
-    if cfg.fidelity == "multires":  # BN re-estimation on a few batches, then one evaluation
-        return step_s / 3 * (cfg.multires.calibration_batches + val_batches)
-    ft = cfg.finetune
-    steps = ft.steps if ft.steps is not None else ft.epochs * train_batches
-    evals = max(ft.epochs, 1) if ft.steps is None else max(1, math.ceil(ft.steps / train_batches))
-    return step_s * (steps + 1 / 3 * val_batches * evals + 1 / 3)
-
-
-def _batch_source(data: Any, batch_size: int):
-    from ..training import batches
-
-    return batches(data, batch_size, None)
-
-
-@dataclass(frozen=True)
-class Cost:
-    """Expected seconds of a study's budget: hardware pricing with per-trial overhead, and
-    fine-tunes of the feasible share (the FP32 pre-training once when not cached)."""
-
-    trials: Optional[int]
-    hardware_s: float
-    finetune_s: Optional[float]
-    finetunes: float
-    pretrain_cached: Optional[bool]
-
-    @property
-    def total_s(self) -> float:
-        return self.hardware_s + (self.finetune_s or 0.0) * self.finetunes
-
-    def summary(self, timeout_s: Optional[float] = None) -> str:
-        if self.trials is None:
-            return f"no trial budget: the search stops after its {timeout_s:g} s time budget"
-        text = f"about {_duration(self.total_s)} for {self.trials} trials (hardware model and sampler " \
-               f"{_duration(self.hardware_s)}"
-        if self.finetune_s is not None:
-            text += f", about {self.finetunes:.0f} fine-tunes x {self.finetune_s:.1f} s"
-            if self.pretrain_cached is False:
-                text += ", plus the FP32 pre-training once (not cached yet)"
-        text += ")"
-        if timeout_s is not None and self.total_s > timeout_s:
-            text += f"; the {timeout_s:g} s time budget stops it first"
-        return text
-
-
-def _duration(s: float) -> str:
-    if s < 90:
-        return f"{s:.0f} s" if s >= 1 else f"{s:.2f} s"
-    if s < 5400:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def cost(resolved: Any, pf: Preflight) -> Cost:
-    cfg = resolved.cfg
-    trials = cfg.trials
-    n = trials if trials is not None else 0
-    ft_s = finetune_seconds(resolved)
-    cached = None
-    if ft_s is not None and cfg.fidelity == "finetune":
-        from ..training import cache_path
-
-        cached = cache_path(resolved.bundle, seed=cfg.seed, epochs=cfg.finetune.pretrain_epochs).is_file()
-    return Cost(trials, n * (pf.hw_s + TRIAL_OVERHEAD_S), ft_s, n * pf.share, cached)
 
 
 # --- dry run -----------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ budget (or per minute when there is no budget) and one at the end. The count nev
 more done than the budget: trials finished by other workers past it are reported apart.
 
 It is an Optuna-style callback, ``progress(study, trial)``, fed each finished trial by
-``dse.study.run_worker(on_trial=...)``; it keeps its own running front, so a trial costs
-O(front) and never a storage read.
+``dse.study.run_worker(on_trial=...)``; it keeps its own running front (a trial costs
+O(front)). Built with ``study=``, it counts from the storage instead: the trials finished
+before it started (queued baselines, still WAITING, are not done: they are counted once,
+when they finish) and every trial any worker finishes while it runs, read with one
+``get_trials(deepcopy=False)`` per finished trial (the worker loop reads as much anyway).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from typing import Callable, Optional, Sequence, TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..metrics import METRICS
+from ..record import TrialRecord
+from .summary import retried_numbers
+
 #: narrowest line drawn (a terminal narrower than this gets plain lines)
 MIN_WIDTH = 40
 #: plain lines: one per this share of the budget
@@ -33,9 +40,11 @@ PLAIN_EVERY_S = 60.0
 TTY_EVERY_S = 0.1
 
 
-#: short objective names for narrow terminals
-_ABBREV = {"latency_s": "lat", "energy_j": "energy", "accuracy": "acc", "avg_weight_bits": "bits", "bram18": "bram",
-           "mac_bits": "macbits", "term_pairs": "terms"}
+#: states of a trial that is done (it counts once it reaches one)
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+#: short objective names for narrow terminals (the metric table's)
+_ABBREV = {name: m.short for name, m in METRICS.items()}
 
 
 def _short_value(name: str, v: float) -> str:
@@ -69,14 +78,27 @@ class Progress:
     done when the search (re)started; ``directions``: "minimize"/"maximize" per objective
     (default: maximise accuracy, minimise the rest). ``stream``: where to write (stderr);
     ``width``: columns (default: the terminal's). ``enabled=False`` makes it silent.
+    ``study``: count from the study's storage (see the module docstring); ``initial`` is then
+    ignored: the trials finished before now are counted, queued (WAITING) ones are not.
     """
 
     def __init__(self, total: Optional[int], initial: int, objectives: Sequence[str], enabled: bool = True,
                  directions: Optional[Sequence[str]] = None, stream: Optional[TextIO] = None,
-                 width: Optional[int] = None, clock: Callable[[], float] = time.monotonic):
+                 width: Optional[int] = None, clock: Callable[[], float] = time.monotonic,
+                 study: Optional[optuna.Study] = None):
         self.total = total
+        self.study = study
+        #: numbers of the finished trials already counted (storage mode)
+        self._seen: set[int] = set()
+        if study is not None:
+            trials = study.get_trials(deepcopy=False)
+            retried = retried_numbers(trials)
+            self._seen = {t.number for t in trials if t.state in _FINISHED and t.number not in retried}
+            initial = len(self._seen)
         self.done = max(0, int(initial))
         self.initial = self.done
+        #: trials finished by other workers since the start (storage mode)
+        self.others = 0
         self.objectives = list(objectives)
         self.directions = list(directions) if directions else [
             "maximize" if o.endswith("accuracy") else "minimize" for o in self.objectives]
@@ -107,9 +129,24 @@ class Progress:
         except (OSError, AttributeError, ValueError):
             return shutil.get_terminal_size((80, 24)).columns
 
+    def _sync(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Count every trial finished since the last call (this worker's ``trial`` and any
+        other worker's), each once."""
+        trials = study.get_trials(deepcopy=False)
+        retried = retried_numbers(trials)
+        new = [t for t in trials if t.state in _FINISHED and t.number not in retried and t.number not in self._seen]
+        if trial.number not in self._seen and all(t.number != trial.number for t in new):
+            new.append(trial)  # not yet visible in this storage view
+        for t in new:
+            self._seen.add(t.number)
+            self._add(t)
+            if t.number != trial.number:
+                self.others += 1
+
     def _add(self, trial: FrozenTrial) -> None:
         self.done += 1
-        if trial.state != TrialState.COMPLETE or trial.values is None or "duplicate_of" in trial.user_attrs:
+        if (trial.state != TrialState.COMPLETE or trial.values is None
+                or TrialRecord.get(trial, "duplicate_of") is not None):
             return
         cons = trial.constraints or {}
         if any(v > 0 for v in (cons.values() if isinstance(cons, dict) else cons)):
@@ -132,10 +169,12 @@ class Progress:
 
     def _count(self) -> str:
         if self.total is None:
-            return f"{self.done} trials"
+            return f"{self.done} trials" + (f" ({self.others} by other workers)" if self.others else "")
         shown = min(self.done, self.total)
         extra = self.done - shown
-        return f"{shown}/{self.total}" + (f" (+{extra} by other workers)" if extra > 0 else "")
+        if extra > 0:
+            return f"{shown}/{self.total} (+{extra} by other workers)"
+        return f"{shown}/{self.total}" + (f" ({self.others} by other workers)" if self.others else "")
 
     def _elapsed(self) -> str:
         s = int(self.clock() - self.t0)
@@ -193,9 +232,12 @@ class Progress:
             self.stream.flush()
 
     def __call__(self, study: Optional[optuna.Study], trial: FrozenTrial) -> None:
-        self._add(trial)
         if not self.enabled:
-            return
+            return  # silent: no count kept, no storage read
+        if self.study is not None:
+            self._sync(study if study is not None else self.study, trial)
+        else:
+            self._add(trial)
         if self.tty:
             self._draw(force=self.total is not None and self.done >= self.total)
         else:

@@ -1,4 +1,5 @@
-"""Writing a trial's outcome to the storage: its user attrs, constraints and Optuna state."""
+"""Writing a trial's outcome to the storage: its record (user attrs, through
+:class:`dse.record.TrialRecord`), constraints and Optuna state."""
 
 from __future__ import annotations
 
@@ -11,30 +12,40 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hwmodels import DesignPoint
 
-from ..evaluate import STATUS_ABANDONED, STATUS_COMPLETE, STATUS_INFEASIBLE, Evaluation
+from ..evaluate import Evaluation
+from ..record import (STATUS_ABANDONED, STATUS_COMPLETE, STATUS_INFEASIBLE, STATUS_SCREENED, TrialRecord,
+                      jsonable)
 from .storage import StorageHandle, worker_id
 
+__all__ = ["DASHBOARD_CONSTRAINTS_KEY", "REPLAYED", "jsonable", "named_constraints", "outcome_fields", "point_key",
+           "record", "record_point", "replay", "set_constraints", "tell"]
 
-def jsonable(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+#: fields a replayed trial copies from the identical earlier one (when stored there)
+REPLAYED = ("metrics", "hw", "hw_layers", "finetune", "reason", "screen", "fidelity_reached")
 
 
 def point_key(point: DesignPoint) -> str:
     return hashlib.sha1(json.dumps(point.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def record(trial: optuna.Trial, ev: Evaluation) -> None:
-    trial.set_user_attr("status", ev.status)
+def outcome_fields(ev: Evaluation) -> dict[str, Any]:
+    """The record fields of an evaluation, in the order they are stored (empty parts left out)."""
+    out: dict[str, Any] = {"status": ev.status}
     if ev.reason:
-        trial.set_user_attr("reason", ev.reason)
-    trial.set_user_attr("metrics", jsonable(ev.metrics))
-    if ev.hw:
-        trial.set_user_attr("hw", jsonable(ev.hw))
-    if ev.hw_layers:
-        trial.set_user_attr("hw_layers", jsonable(ev.hw_layers))
-    if ev.finetune:
-        trial.set_user_attr("finetune", jsonable(ev.finetune))
-    trial.set_user_attr("timing", jsonable(ev.timing))
+        out["reason"] = ev.reason
+    out["metrics"] = ev.metrics
+    for name in ("hw", "hw_layers", "finetune"):
+        if getattr(ev, name):
+            out[name] = getattr(ev, name)
+    out["timing"] = ev.timing
+    if ev.screen:  # issue 13: the screening stage's estimate and decision
+        out["screen"] = ev.screen
+    out["fidelity_reached"] = ev.fidelity
+    return out
+
+
+def record(trial: optuna.Trial, ev: Evaluation) -> None:
+    TrialRecord.write(trial, **outcome_fields(ev))
     set_constraints(trial, ev.constraints)
 
 
@@ -66,7 +77,7 @@ def named_constraints(t: FrozenTrial) -> dict[str, float]:
 def tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
     if ev.status == STATUS_COMPLETE:
         study.tell(trial, list(ev.values))
-    elif ev.status in (STATUS_INFEASIBLE, STATUS_ABANDONED):
+    elif ev.status in (STATUS_INFEASIBLE, STATUS_ABANDONED, STATUS_SCREENED):
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
@@ -76,15 +87,13 @@ def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint,
                  extra: Optional[dict[str, Any]] = None) -> FrozenTrial:
     """Record a point evaluated outside the worker loop (e.g. by ``dse allocate``) as one
     trial with the search's user attrs (``worker``, ``point``, ``point_key``, then those of
-    :func:`record`) plus ``extra``; it joins the study's Pareto front like a searched point.
+    :func:`record`) plus ``extra`` (more :class:`~dse.record.TrialRecord` fields, e.g.
+    ``allocator``; another name raises ``TypeError``); it joins the study's Pareto front like a searched point.
     The trial has no sampled parameters, and counts toward the study's trial total."""
     with handle.lock():
         trial = study.ask()
-        trial.set_user_attr("worker", worker_id())
-    trial.set_user_attr("point", point.to_dict())
-    trial.set_user_attr("point_key", point_key(point))
-    for key, value in (extra or {}).items():
-        trial.set_user_attr(key, jsonable(value))
+        TrialRecord.write(trial, worker=worker_id())
+    TrialRecord.write(trial, point=point.to_dict(), point_key=point_key(point), **(extra or {}))
     record(trial, ev)
     tell(study, trial, ev)
     return study._storage.get_trial(trial._trial_id)
@@ -92,12 +101,10 @@ def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint,
 
 def replay(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> None:
     """Copy an identical earlier point's outcome instead of evaluating it again."""
-    for key in ("metrics", "hw", "hw_layers", "finetune", "reason"):
-        if key in original.user_attrs:
-            trial.set_user_attr(key, original.user_attrs[key])
-    trial.set_user_attr("status", original.user_attrs.get("status", STATUS_COMPLETE))
-    trial.set_user_attr("duplicate_of", original.number)
-    trial.set_user_attr("timing", {"total_s": 0.0})
+    rec = TrialRecord.of(original)
+    copied = {name: getattr(rec, name) for name in REPLAYED if getattr(rec, name) is not None}
+    TrialRecord.write(trial, **copied, status=rec.status or STATUS_COMPLETE, duplicate_of=original.number,
+                      timing={"total_s": 0.0})
     set_constraints(trial, named_constraints(original))
     if original.state == TrialState.COMPLETE:
         study.tell(trial, list(original.values))

@@ -20,19 +20,20 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from hwmodels import DesignPoint
-
 from ..errors import SearchInterrupted, StorageError, UserError
 from ..evaluate import STATUS_FAILED, Evaluator
+from ..record import TrialRecord
+from .fidelity import make_scorer
 from .storage import StorageHandle, pid_alive, storage_fault, worker_id
 from .recording import point_key, record, replay, tell
 from .resolve import Resolved
+from .screen import make_screen_fn
 from .summary import counted_trials, stored_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -71,7 +72,7 @@ def recover_stale(study: optuna.Study, handle: StorageHandle) -> list[int]:
     me = worker_id()
     retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        w = t.user_attrs.get("worker") or {}
+        w = TrialRecord.of(t).worker or {}
         pid = w.get("pid")
         if w.get("host") == me["host"] and isinstance(pid, int) and pid != me["pid"] and not pid_alive(pid):
             if handle.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
@@ -115,24 +116,9 @@ class WorkerResult:
 
 
 def make_finetune_fn(resolved: Resolved, progress: bool = False) -> Optional[Callable]:
-    cfg = resolved.cfg
-    if not cfg.needs_training or cfg.fidelity == "none":
-        return None
-    if cfg.fidelity == "multires":
-        from ..methods.multires import multires_score_fn  # issue 7: zero-fine-tune scoring
-
-        return multires_score_fn(resolved)
-    from ..training import FinetuneBudget, finetune
-
-    ft = cfg.finetune
-    budget = FinetuneBudget(epochs=ft.epochs, steps=ft.steps, lr=ft.lr, optimizer=ft.optimizer,
-                            weight_decay=ft.weight_decay, batch_size=ft.batch_size)
-
-    def fn(point: DesignPoint, abort: Callable) -> Any:
-        return finetune(resolved.bundle, point, budget, seed=cfg.seed, abort=abort, device=ft.device,
-                        progress=False, pretrain_epochs=ft.pretrain_epochs)
-
-    return fn
+    """The study's scorer of feasible points (``None`` for a hardware-only study): the
+    registered fidelity ``study.fidelity`` names (``dse/study/fidelity.py``)."""
+    return make_scorer(resolved)
 
 
 def sampler_seed(seed: int, worker_index: int = 0, start_trials: int = 0) -> int:
@@ -168,7 +154,8 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
         start_trials = stored_trials(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.sampler, sampler_seed(cfg.seed if seed is None else seed, worker_index,
                                                            start_trials), len(cfg.objectives))
-    evaluator = Evaluator(cfg, resolved.model, resolved.workload, make_finetune_fn(resolved))
+    evaluator = Evaluator(cfg, resolved.model, resolved.workload, make_finetune_fn(resolved),
+                          screen_fn=make_screen_fn(resolved, study.get_trials(deepcopy=False)))
     ran = dups = 0
     recovered: list[int] = []
     stopped = "target reached"
@@ -186,7 +173,7 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
                 if not waiting and target is not None and counted_trials(trials) >= target:
                     break
                 trial = study.ask()
-                trial.set_user_attr("worker", worker_id())
+                TrialRecord.write(trial, worker=worker_id())
             heartbeat = _Heartbeat(handle, trial, interval_s=5)
             try:
                 dups += _run_trial(handle, study, trial, resolved, evaluator)
@@ -197,8 +184,7 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
                 if fault is not None:
                     raise fault from None
                 reason = (f"{type(e).__name__}: {e}".splitlines() or [type(e).__name__])[0][:500]
-                trial.set_user_attr("status", STATUS_FAILED)
-                trial.set_user_attr("reason", reason)
+                TrialRecord.write(trial, status=STATUS_FAILED, reason=reason)
                 study.tell(trial, state=TrialState.FAIL)
             finally:
                 heartbeat.stop()
@@ -225,16 +211,15 @@ def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, 
                evaluator: Evaluator) -> int:
     """Suggest, claim and evaluate one trial; returns 1 when it replayed an identical point."""
     frozen = study._storage.get_trial(trial._trial_id)
-    if "failed_trial" in frozen.system_attrs and frozen.user_attrs.get("reason"):
-        trial.set_user_attr("reason", "")  # a retry: the failed attempt's reason is not this one's
+    if "failed_trial" in frozen.system_attrs and TrialRecord.of(frozen).reason:
+        TrialRecord.write(trial, reason="")  # a retry: the failed attempt's reason is not this one's
     point = resolved.space.suggest(trial, resolved.workload)
     key = point_key(point)
     with handle.lock():  # claim the point: no other worker evaluates it at the same time
         original = next((t for t in study.get_trials(deepcopy=False)
-                         if t.user_attrs.get("point_key") == key and t.number != trial.number
+                         if TrialRecord.get(t, "point_key") == key and t.number != trial.number
                          and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)), None)
-        trial.set_user_attr("point", point.to_dict())
-        trial.set_user_attr("point_key", key)
+        TrialRecord.write(trial, point=point.to_dict(), point_key=key)
     if original is not None and original.state == TrialState.RUNNING:
         original = _wait_for(handle, study, original)
     if original is not None and original.state in (TrialState.COMPLETE, TrialState.PRUNED):
@@ -267,8 +252,7 @@ def _fail_and_requeue(study: optuna.Study, trial: optuna.Trial, reason: str) -> 
     as for a crashed worker). False when the storage would not take it."""
     storage = study._storage
     try:
-        trial.set_user_attr("status", STATUS_FAILED)
-        trial.set_user_attr("reason", reason)
+        TrialRecord.write(trial, status=STATUS_FAILED, reason=reason)
         if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
             RetryHeartbeatStaleTrialCallback(max_retry=2)(study, storage.get_trial(trial._trial_id))
         return True

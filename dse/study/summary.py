@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..metrics import format_value
+from ..record import STATUS_SCREENED, StudyRecord, TrialRecord
 from .pareto import pareto_mask, to_minimization
+
+__all__ = ["counted_trials", "describe_point", "feasible", "format_value", "pareto_table", "pareto_trials",
+           "retried_numbers", "status_counts", "stored_trials"]
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
@@ -33,7 +37,7 @@ def feasible(t: FrozenTrial) -> bool:
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Feasible complete trials on the Pareto front, without duplicated points."""
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if feasible(t) and "duplicate_of" not in t.user_attrs]
+              if feasible(t) and TrialRecord.get(t, "duplicate_of") is None]
     if not trials:
         return []
     directions = ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
@@ -53,32 +57,18 @@ def status_counts(study: optuna.Study) -> dict[str, int]:
             counts["running"] += 1
         elif t.state == TrialState.WAITING:
             counts["waiting"] += 1
-        elif "duplicate_of" in t.user_attrs:
+        elif TrialRecord.get(t, "duplicate_of") is not None:
             counts["duplicate"] += 1
         elif t.state == TrialState.FAIL:
             counts["failed"] += 1
+        elif t.state == TrialState.PRUNED and (status := TrialRecord.get(t, "status")) == STATUS_SCREENED:
+            counts[STATUS_SCREENED] = counts.get(STATUS_SCREENED, 0) + 1  # issue 13; key only when screening
         elif t.state == TrialState.PRUNED:
-            counts[t.user_attrs.get("status", "infeasible") if t.user_attrs.get("status") in counts else "infeasible"] += 1
+            counts[status if status in counts else "infeasible"] += 1
         else:
             counts["complete"] += 1
     counts["crashed_and_retried"] = len(retried)
     return counts
-
-
-def format_value(name: str, v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if name == "accuracy":
-        return f"{100 * v:.2f}%"
-    if name == "latency_s":
-        return f"{v * 1e6:.1f} us"
-    if name == "energy_j":
-        return f"{v * 1e6:.2f} uJ"
-    if name in ("mac_bits", "term_pairs"):
-        return f"{v:.3g}"
-    if name == "avg_weight_bits":
-        return f"{v:.2f}"
-    return f"{v:.0f}"
 
 
 def describe_point(point: dict[str, Any]) -> str:
@@ -101,16 +91,17 @@ def _short(v: Any) -> str:
 
 
 def pareto_table(study: optuna.Study) -> str:
-    objectives = study.user_attrs.get("objectives") or [f"obj{i}" for i in range(len(study.directions))]
+    objectives = StudyRecord.of(study).objectives or [f"obj{i}" for i in range(len(study.directions))]
     front = pareto_trials(study)
     if not front:
         return "no feasible complete trials yet: the Pareto front is empty"
     head = ["trial"] + list(objectives) + ["design"]
     rows = []
     for t in front:
-        tag = " (baseline)" if "baseline" in t.user_attrs else ""
+        rec = TrialRecord.of(t)
+        tag = " (baseline)" if rec.is_baseline else ""
         rows.append([f"#{t.number}{tag}"] + [format_value(o, v) for o, v in zip(objectives, t.values)]
-                    + [describe_point(t.user_attrs.get("point", {}))])
+                    + [describe_point(rec.point or {})])
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))

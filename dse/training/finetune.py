@@ -1,8 +1,10 @@
 """FP32 pre-training (cached on disk) and short quantization-aware fine-tunes.
 
-One trial of a search calls :func:`finetune`: it starts from the workload's cached FP32
-weights, applies the quantization plan with :func:`dse.quant.quantize_model`, trains for
-a small budget and returns validation accuracy and timing.
+One trial of a search calls :func:`finetune`: it builds the workload's model once, gives it
+the cached FP32 weights (kept in memory by :func:`~dse.training.pretrain.pretrain` after a
+process's first trial: no file is re-read), applies the quantization plan with
+:func:`dse.quant.quantize_model`, trains for a small budget through the one loop
+(:func:`~dse.training.loop.train_loop`) and returns validation accuracy and timing.
 
 Choices, and why:
 
@@ -45,7 +47,7 @@ from .data import (
     seeded,
 )
 from .loop import AbortHook, FinetuneBudget, train_loop
-from .pretrain import as_bundle, pretrain, require_data
+from .pretrain import architecture_digest, as_bundle, pretrain, require_data
 
 PlanLike = Union[DesignPoint, Mapping[str, Any]]
 
@@ -124,11 +126,18 @@ def check_plan(workload: Union[str, WorkloadBundle], plan: Optional[PlanLike]) -
     bundle = as_bundle(workload)
     schemes = plan_schemes(plan)
     with torch.random.fork_rng(devices=[]):
-        known = compute_layer_names(bundle.build_model())
+        model = bundle.build_model()
+    return check_layers(bundle.name, model, schemes)
+
+
+def check_layers(workload_name: str, model: nn.Module, schemes: dict[str, QuantScheme]) -> dict[str, QuantScheme]:
+    """``schemes`` after checking that every layer it names is a compute layer of ``model``;
+    raises ``PlanError`` naming the first that is not."""
+    known = compute_layer_names(model)
     unknown = [n for n in schemes if n not in known]
     if unknown:
         hint = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
-        raise PlanError(f"layer {unknown[0]!r}: not a compute layer of workload {bundle.name!r}; "
+        raise PlanError(f"layer {unknown[0]!r}: not a compute layer of workload {workload_name!r}; "
                         f"its layers: {hint}")
     return schemes
 
@@ -167,19 +176,26 @@ def finetune(workload: Union[str, WorkloadBundle], plan: Optional[PlanLike],
     budget = budget or FinetuneBudget()
     require_data(bundle)
     dev = resolve_device(device)
-    schemes = check_plan(bundle, plan)
-    pre = pretrain(bundle, seed if pretrain_seed is None else pretrain_seed, pretrain_epochs,
-                   cache_dir=cache_dir, device=device, progress=progress, threads=threads)
+    schemes = plan_schemes(plan)
     batch_size = budget.batch_size or bundle.batch_size
     t0 = time.perf_counter()
     with seeded(seed, dev, threads):
+        # the trial's one model: built first (its initialisation draws come first from the seed,
+        # as they always have), checked against the plan before anything is trained, then given
+        # the FP32 weights (held in memory after the first trial of a process)
         model = bundle.build_model()
+        check_layers(bundle.name, model, schemes)
+        t_pre = time.perf_counter()
+        pre = pretrain(bundle, seed if pretrain_seed is None else pretrain_seed, pretrain_epochs,
+                       cache_dir=cache_dir, device=device, progress=progress, threads=threads,
+                       architecture=architecture_digest(model))
+        pretrain_s = time.perf_counter() - t_pre
         model.load_state_dict(pre.state_dict)
         model = quantize_model(model, schemes, inplace=True).to(dev)
         calibrate_activations(model, bundle.train, batch_size, dev)
         run = train_loop(model, bundle.train, bundle.val, budget, batch_size, seed, dev, abort, progress,
-                     f"finetune {bundle.name}")
-    elapsed = time.perf_counter() - t0
+                         f"finetune {bundle.name}")
+    elapsed = time.perf_counter() - t0 - pretrain_s
     accuracy = float("nan") if run.diverged else float(run.history[-1])
     if on_model is not None and not run.diverged:
         on_model(model)

@@ -5,8 +5,10 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -62,11 +64,11 @@ def architecture_digest(model: nn.Module) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _cache_key(bundle: WorkloadBundle, model: nn.Module, seed: int, epochs: int) -> dict[str, Any]:
+def _cache_key(bundle: WorkloadBundle, architecture: str, seed: int, epochs: int) -> dict[str, Any]:
     return {
         "workload": bundle.name, "options": [[k, repr(v)] for k, v in bundle.options], "seed": int(seed),
         "epochs": int(epochs), "code_version": CODE_VERSION, "dse_version": __version__,
-        "architecture": architecture_digest(model), "lr": bundle.pretrain_lr,
+        "architecture": architecture, "lr": bundle.pretrain_lr,
         "optimizer": bundle.pretrain_optimizer, "weight_decay": bundle.pretrain_weight_decay,
         "batch_size": bundle.batch_size,
     }
@@ -78,7 +80,7 @@ def cache_path(bundle: WorkloadBundle, seed: int = 0, epochs: Optional[int] = No
     epochs = bundle.pretrain_epochs if epochs is None else epochs
     with torch.random.fork_rng(devices=[]):
         model = bundle.build_model()
-    return _cache_path(bundle, _cache_key(bundle, model, seed, epochs), cache_dir)
+    return _cache_path(bundle, _cache_key(bundle, architecture_digest(model), seed, epochs), cache_dir)
 
 
 def _cache_path(bundle: WorkloadBundle, key: dict[str, Any], cache_dir: Any) -> Path:
@@ -136,44 +138,114 @@ def require_data(bundle: WorkloadBundle) -> None:
                         "use it for hardware-only studies (dse hw eval / workload show)")
 
 
+#: pre-trained results kept in memory per process (the least recently used dropped first): a
+#: worker fine-tuning trial after trial re-reads no weights file and builds no model for them
+MEMORY_ENTRIES = 4
+
+
+_memory: "OrderedDict[str, tuple[dict[str, Any], tuple[int, int, int], Pretrained]]" = OrderedDict()
+
+
+def _file_stamp(path: Path) -> Optional[tuple[int, int, int]]:
+    """(inode, size, mtime) of the cache file, or None when it is gone: a replaced, damaged
+    or deleted file no longer matches what memory holds."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+_memory_lock = threading.Lock()
+
+
+def _remember(path: Path, key: dict[str, Any], pre: Pretrained) -> None:
+    stamp = _file_stamp(path)
+    if stamp is None:
+        return
+    with _memory_lock:
+        # as a later read of the file would return it
+        _memory[str(path)] = (key, stamp, replace(pre, from_cache=True, note=""))
+        _memory.move_to_end(str(path))
+        while len(_memory) > MEMORY_ENTRIES:
+            _memory.popitem(last=False)
+
+
+def _recall(path: Path, key: dict[str, Any]) -> Optional[Pretrained]:
+    stamp = _file_stamp(path)
+    with _memory_lock:
+        hit = _memory.get(str(path))
+        if hit is None or hit[0] != key or hit[1] != stamp:
+            return None
+        _memory.move_to_end(str(path))
+        return hit[2]
+
+
+def forget_pretrained() -> None:
+    """Drop the in-memory copies of pre-trained weights (the files stay)."""
+    with _memory_lock:
+        _memory.clear()
+
+
 def pretrain(workload: Union[str, WorkloadBundle], seed: int = 0, epochs: Optional[int] = None, *,
              cache_dir: Optional[Union[str, os.PathLike]] = None, device: str = "cpu", progress: bool = False,
-             rebuild: bool = False, threads: int = CPU_THREADS) -> Pretrained:
+             rebuild: bool = False, threads: int = CPU_THREADS, architecture: Optional[str] = None) -> Pretrained:
     """FP32 weights for ``workload`` trained ``epochs`` (default: the workload's) with ``seed``,
     from the cache when a matching intact file exists, else trained and cached (written
-    atomically; a damaged file is rebuilt and ``note`` says so)."""
+    atomically; a damaged file is rebuilt and ``note`` says so).
+
+    The last few results stay in memory (:data:`MEMORY_ENTRIES`), checked against the file's
+    inode, size and modification time, so a repeated call reads no file; treat the returned
+    ``state_dict`` as read-only. ``architecture`` is :func:`architecture_digest` of a model the
+    caller has just built (it saves building one here)."""
     bundle = as_bundle(workload)
     require_data(bundle)
     epochs = bundle.pretrain_epochs if epochs is None else int(epochs)
     if epochs < 1:
         raise UserError(f"epochs: pre-training needs at least 1 epoch, got {epochs}")
     dev = resolve_device(device)
-    with seeded(seed, dev, threads):
-        model = bundle.build_model()
-    key = _cache_key(bundle, model, seed, epochs)
+    model: Optional[nn.Module] = None
+    if architecture is None:
+        with seeded(seed, dev, threads):
+            model = bundle.build_model()
+        architecture = architecture_digest(model)
+    key = _cache_key(bundle, architecture, seed, epochs)
     path = _cache_path(bundle, key, cache_dir)
     note = ""
     if not rebuild:
-        payload, note = _read_cache(path, key, model)
+        known = _recall(path, key)
+        if known is not None:
+            return known
+        payload = None
+        if path.exists():
+            if model is None:
+                with torch.random.fork_rng(devices=[]):  # only to check the file's tensors strictly
+                    model = bundle.build_model()
+            payload, note = _read_cache(path, key, model)
         if payload is not None:
-            return Pretrained(bundle.name, seed, epochs, payload["float_accuracy"], str(path), True,
-                              float(payload.get("time_s", 0.0)), tuple(payload.get("history", ())), "",
-                              payload["state_dict"])
+            pre = Pretrained(bundle.name, seed, epochs, payload["float_accuracy"], str(path), True,
+                             float(payload.get("time_s", 0.0)), tuple(payload.get("history", ())), "",
+                             payload["state_dict"])
+            _remember(path, key, pre)
+            return pre
     budget = FinetuneBudget(epochs=epochs, lr=bundle.pretrain_lr, optimizer=bundle.pretrain_optimizer,
                             weight_decay=bundle.pretrain_weight_decay, batch_size=bundle.batch_size)
     t0 = time.perf_counter()
     with seeded(seed, dev, threads):
         model = bundle.build_model().to(dev)
         run = train_loop(model, bundle.train, bundle.val, budget, bundle.batch_size, seed, dev, None, progress,
-                     f"pretrain {bundle.name}")
+                         f"pretrain {bundle.name}")
     elapsed = time.perf_counter() - t0
     if run.diverged:
         raise RuntimeError(f"pre-training {bundle.name!r} {run.reason}")
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     acc = float(run.history[-1])
+    history = [float(a) for a in run.history]
     write_atomic(path, {"format": _FORMAT, "key": key, "state_dict": state, "float_accuracy": acc,
-                         "history": [float(a) for a in run.history], "time_s": elapsed})
-    return Pretrained(bundle.name, seed, epochs, acc, str(path), False, elapsed, tuple(run.history), note, state)
+                        "history": history, "time_s": elapsed})
+    pre = Pretrained(bundle.name, seed, epochs, acc, str(path), False, elapsed, tuple(history), note, state)
+    _remember(path, key, pre)
+    return pre
 
 
 def pretrained_model(workload: Union[str, WorkloadBundle], seed: int = 0, epochs: Optional[int] = None, *,
@@ -181,7 +253,9 @@ def pretrained_model(workload: Union[str, WorkloadBundle], seed: int = 0, epochs
                      progress: bool = False, threads: int = CPU_THREADS) -> nn.Module:
     """A fresh FP32 model of ``workload`` carrying its pre-trained (cached) weights."""
     bundle = as_bundle(workload)
-    pre = pretrain(bundle, seed, epochs, cache_dir=cache_dir, device=device, progress=progress, threads=threads)
+    require_data(bundle)
     model = bundle.build_model()
+    pre = pretrain(bundle, seed, epochs, cache_dir=cache_dir, device=device, progress=progress, threads=threads,
+                   architecture=architecture_digest(model))
     model.load_state_dict(pre.state_dict)
     return model.to(resolve_device(device))

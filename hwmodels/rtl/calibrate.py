@@ -11,11 +11,11 @@ accumulators) so ``--check`` tests the fits, not the rows they were read from.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from ..calibration import ACC_GUARD, SLOPE_DELTAS, CalibrationRow, CalibrationTable
-from .lanes import DSP_GENS, LaneConfig, generate
+from .lanes import DSP_GENS, LaneConfig, generate, in_array
 from .synth import SynthResult, synthesize
 
 _W5, _A3 = (2, 3, 4, 6, 8), (2, 4, 8)
@@ -87,6 +87,42 @@ def synth_lane(cfg: LaneConfig) -> SynthResult:
     return synthesize(generate(cfg), cfg.top, cfg.family, use_dsp=cfg.use_dsp)
 
 
+def synth_lane_in_array(cfg: LaneConfig) -> SynthResult:
+    """Synthesize the lane as an array instantiates it (:func:`hwmodels.rtl.lanes.in_array`)."""
+    text, top = in_array(cfg)
+    return synthesize(text, top, cfg.family, use_dsp=cfg.use_dsp)
+
+
+#: families whose rows also record the lane as an array instantiates it: DSP lanes, whose
+#: forwarded operands may ride in the neighbour slice's input registers (fabric lanes keep
+#: them as fabric registers either way)
+IN_ARRAY_UNITS = ("dsp",)
+
+
+def with_in_array(rows: list[CalibrationRow], cfgs: list[LaneConfig], jobs: int = 2,
+                  progress: Callable[[str], None] | None = None) -> list[CalibrationRow]:
+    """``rows`` with the in-array counts of their :data:`IN_ARRAY_UNITS` lanes added
+    (one more synthesis each; ``cfgs[i]`` is the lane of ``rows[i]``)."""
+    todo = [i for i, c in enumerate(cfgs) if c.unit in IN_ARRAY_UNITS]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(synth_lane_in_array, [cfgs[i] for i in todo]))
+    out = list(rows)
+    for i, res in zip(todo, results):
+        out[i] = replace(rows[i], array_lut=float(res.lut), array_ff=float(res.ff), array_top=res.top,
+                         array_rtl_sha256=res.rtl_sha256)
+        if progress:
+            progress(f"{res.top} ({cfgs[i].family}): {res.lut} LUT, {res.ff} FF, {res.dsp} DSP in an array")
+    return out
+
+
+def add_in_array(table: CalibrationTable, jobs: int = 2,
+                 progress: Callable[[str], None] | None = None) -> CalibrationTable:
+    """A shipped table with the in-array counts added to its DSP rows (the module counts
+    are kept as they are: the lane RTL is the same)."""
+    cfgs = [LaneConfig(r.unit, r.kind, r.w_bits, r.a_bits, r.acc_bits, table.family) for r in table.rows]
+    return CalibrationTable(table.family, tuple(with_in_array(list(table.rows), cfgs, jobs, progress)))
+
+
 def published_figures(cfg: LaneConfig) -> dict:
     """Vivado/FINN-published figures for the same lane, where one exists (kept beside
     the Yosys counts so a user sees both)."""
@@ -139,7 +175,7 @@ def build_table(family: str, progress: Callable[[str], None] | None = None,
             published=tuple(sorted(published_figures(cfg).items()))))
         if progress:
             progress(f"{cfg.top} ({family}): {res.lut} LUT, {res.ff} FF, {res.dsp} DSP")
-    return CalibrationTable(family, tuple(rows))
+    return CalibrationTable(family, tuple(with_in_array(rows, cfgs, jobs, progress)))
 
 
 @dataclass(frozen=True)
@@ -187,5 +223,7 @@ def check(family: str, k: int, jobs: int = 2) -> list[CheckRow]:
     return out
 
 
-__all__ = ["CHECK_LANES", "GRID", "CheckRow", "build_table", "calibration_grid", "check",
-           "check_configs", "published_figures", "reference_acc_bits", "synth_lane"]
+__all__ = ["CHECK_LANES", "GRID", "IN_ARRAY_UNITS", "CheckRow", "add_in_array", "build_table",
+           "calibration_grid", "check",
+           "check_configs", "published_figures", "reference_acc_bits", "synth_lane", "synth_lane_in_array",
+           "with_in_array"]

@@ -28,6 +28,12 @@ Families (``unit``/``kind``, as in :mod:`hwmodels.arith` and ``dse hw lanes``):
   significance ``i + j`` (BISMO), ``sh`` doubling at each new significance; a weight
   sign-bit pair subtracts.
 
+In an array a lane's forwarded operands (``w_q``, ``a_q``) feed the next lane. For DSP
+lanes that next register is the neighbour slice's own input pipeline register (AREG/BREG),
+so synthesis (Yosys and Vivado alike) keeps no fabric copy of it: :func:`in_array` wraps a
+lane with its forwarded operands left open, the way the array's slices see it, and the
+calibration records both counts (the module's and the lane's in an array).
+
 Array overhead blocks priced with the lanes: ``requant`` (one per output column: shift,
 round, clamp to ``a_bits`` unsigned) and ``control`` (loop counters and three address
 generators, one per array).
@@ -36,6 +42,7 @@ generators, one per array).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from ..arith import dsp_packing
@@ -119,6 +126,25 @@ def generate(cfg: LaneConfig) -> str:
     """Verilog text of the lane (top module ``cfg.top``)."""
     check_config(cfg)
     return _GENERATORS[(cfg.unit, cfg.kind)](cfg)
+
+
+def in_array(cfg: LaneConfig) -> tuple[str, str]:
+    """``(verilog, top)``: the lane as an array instantiates it, its forwarded operands
+    feeding the neighbour's input registers: a wrapper ``<top>_in_array`` with ``w_q`` and
+    ``a_q`` left open (DSP lanes: the operand registers then ride in the slice's A/B input
+    pipeline, as they do between neighbouring slices of an array)."""
+    text = generate(cfg)
+    head = re.search(r"module \S+ \((.*?)\);", text, re.S).group(1)
+    ins = [m.group(0).rstrip(",") for m in re.finditer(r"input [^,]*?\b(\w+)(?=,|$)", head)]
+    names = re.findall(r"input (?:signed )?(?:\[[^\]]*\] )?(\w+)", head)
+    acc_decl = re.search(r"output reg signed \[(\d+):0\] (acc\w*(?:, acc\w*)*)$", head.strip())
+    width, outs = int(acc_decl.group(1)) + 1, acc_decl.group(2).split(", ")
+    top = f"{cfg.top}_in_array"
+    ports = ", ".join([f".{n}({n})" for n in names] + [f".{o}({o})" for o in outs])
+    wrapper = (f"// {top}: {cfg.top} with its forwarded operands feeding the next lane (left open)\n"
+               f"module {top} (\n  " + ",\n  ".join(ins + [f"output signed [{width - 1}:0] {o}" for o in outs])
+               + f");\n  {cfg.top} u (" + ports + ");\nendmodule\n")
+    return text + wrapper, top
 
 
 def _clog2(n: int) -> int:
@@ -382,5 +408,5 @@ _GENERATORS = {
     ("bit", "both"): _bit_both, ("requant", "fixed"): _requant, ("control", "fixed"): _control,
 }
 
-__all__ = ["FAMILIES", "DSP_GENS", "LaneConfig", "LaneRangeError", "check_config", "generate",
+__all__ = ["FAMILIES", "DSP_GENS", "LaneConfig", "LaneRangeError", "check_config", "generate", "in_array",
            "min_acc_bits", "term_exp_bits", "w_range"]

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..base import DesignPoint
+from ..primitives import clog2
 from ..workload import LayerSpec, Workload
 from . import array as _array
 from .array import ArraySpec, GemmRun
@@ -101,9 +102,9 @@ def testbench(spec: ArraySpec) -> str:
     requantised output scratchpad (``out.hex``)."""
     C, A, ACC = spec.cols, spec.a_bits, spec.acc_bits
     LD, TD = spec.depth("left"), spec.depth("top")
-    LA = max(_array._clog2(LD), 1)
-    TA = max(_array._clog2(TD), 1)
-    OA = max(_array._clog2(spec.depth("out")), 1)
+    LA = max(clog2(LD), 1)
+    TA = max(clog2(TD), 1)
+    OA = max(clog2(spec.depth("out")), 1)
     read_lat = 2 if spec.dataflow == "os" else 3   # address -> host_or_data, + one TB sample
     return f"""\
 `timescale 1ns/1ps

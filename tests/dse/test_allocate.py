@@ -231,7 +231,7 @@ def test_cli_json_keys_and_plan_file(fixture_env, tmp_path):
     (["--metric", "size", "--target", "4", "--bits-min", "9"], "--bits-min: 9 > bits_max 8"),
     (["--metric", "size", "--target", "4", "--bits-max", "17"], "--bits-max: must be an integer in [2, 16]"),
     (["--metric", "size", "--target", "4", "--study", "x"], "--storage/--study: give both"),
-    (["--metric", "size", "--target", "4", "--device", "XC9"], "--device: unknown FPGA 'XC9'"),
+    (["--metric", "size", "--target", "4", "--fpga", "XC9"], "--fpga: unknown FPGA 'XC9'"),
 ])
 def test_cli_errors_are_one_line(fixture_env, args, message):
     r = _dse(["allocate", "tiny_workload:workload", "--epochs", "1", *args], fixture_env)

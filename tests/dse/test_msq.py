@@ -89,7 +89,7 @@ def _dse(args, env):
 
 
 def test_cli_json(fixture_env):
-    r = _dse(["msq", "tiny_workload:workload", "--device", "XC7Z045", "--epochs", "0", "--rows", "8", "--json",
+    r = _dse(["msq", "tiny_workload:workload", "--fpga", "XC7Z045", "--epochs", "0", "--rows", "8", "--json",
               "--quiet"], fixture_env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -98,8 +98,8 @@ def test_cli_json(fixture_env):
     for key in ("latency_s", "throughput_per_s", "fits", "rows"):
         assert key in out["mixed"] and key in out["dsp_only"]
     assert out["speedup"] == pytest.approx(out["dsp_only"]["latency_s"] / out["mixed"]["latency_s"])
-    hw = _dse(["msq", "resnet18", "--hw-only", "--device", "XC7Z020"], fixture_env)
+    hw = _dse(["msq", "resnet18", "--hw-only", "--fpga", "XC7Z020"], fixture_env)
     assert hw.returncode == 0, hw.stderr
     assert "speed-up mixed / DSP-only" in hw.stdout
-    bad = _dse(["msq", "tiny_workload:workload", "--device", "XC1"], fixture_env)
-    assert bad.returncode == 2 and "--device: unknown FPGA 'XC1'" in bad.stderr
+    bad = _dse(["msq", "tiny_workload:workload", "--fpga", "XC1"], fixture_env)
+    assert bad.returncode == 2 and "--fpga: unknown FPGA 'XC1'" in bad.stderr

@@ -59,3 +59,27 @@ def test_hand_example_and_history():
 def test_to_minimization_flips_maximized():
     v = to_minimization(np.array([[0.9, 1e-3]]), ["maximize", "minimize"])
     assert v.tolist() == [[-0.9, 1e-3]]
+
+
+def test_pareto_mask_equals_the_all_pairs_definition():
+    """The one-pass mask == the definition (all pairs), with ties, duplicates, inf and NaN."""
+    import numpy as np
+
+    from dse.study.pareto import pareto_mask
+
+    def brute(v):
+        le = np.all(v[None, :, :] <= v[:, None, :], axis=2)
+        lt = np.any(v[None, :, :] < v[:, None, :], axis=2)
+        return ~np.any(le & lt, axis=1)
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n, m = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        v = rng.integers(0, 6, size=(n, m)).astype(float)  # many ties and duplicates
+        if trial % 3 == 0:
+            v[rng.random((n, m)) < 0.05] = np.inf
+        if trial % 5 == 0:
+            v[rng.random((n, m)) < 0.05] = np.nan
+        assert pareto_mask(v).tolist() == brute(v).tolist(), v
+    v = rng.random((2000, 3))
+    assert pareto_mask(v).tolist() == brute(v).tolist()

@@ -112,3 +112,68 @@ def test_complete_study_message_names_the_way_to_extend():
     msg = complete_message("demo", 30, 30, "dse search demo.toml")
     assert msg.startswith("study 'demo' is complete: 30 of 30 trials done")
     assert msg.endswith("dse search demo.toml --trials 45")
+
+
+HW_ONLY = {
+    "study": {"name": "hw", "objectives": ["latency_s", "lut"], "fidelity": "none", "trials": 12},
+    "workload": {"name": "resnet18"},
+    "space": {"kinds": ["fixed", "sp2"], "w_bits": [4, 8], "a_bits": [8], "shared": False},
+    "hardware": {"model": "systolic", "device": "XC7Z045", "ranges": {"rows": [4, 32], "cols": [4, 32]},
+                 "search": ["rows", "cols", "dataflow"]},
+}
+
+
+def _fresh_study(tmp_path):
+    from dse.config import parse_config
+    from dse.study import open_study, resolve
+    from dse.study.storage import open_storage
+
+    cfg = parse_config(HW_ONLY)
+    resolved = resolve(cfg)
+    handle = open_storage(str(tmp_path / "s.journal"))
+    study, _ = open_study(handle, cfg, HW_ONLY, resolved)
+    return cfg, resolved, handle, study
+
+
+def test_fresh_study_with_queued_baselines_ends_at_its_budget(tmp_path):
+    """Baselines the search enqueues (WAITING) are counted once, when they finish: a fresh
+    12-trial study ends "12/12", not "12/12 (+2 by other workers)"."""
+    from dse.study import run_worker
+
+    cfg, resolved, handle, study = _fresh_study(tmp_path)
+    waiting = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]
+    assert len(waiting) >= 1  # the enqueued baselines
+    buf = io.StringIO()
+    p = Progress(cfg.trials, len(waiting), list(cfg.objectives), stream=buf, clock=tick(), study=study)
+    assert p.done == 0
+    run_worker(handle, resolved, cfg.trials, None, on_trial=p)
+    p.close()
+    last = buf.getvalue().splitlines()[-1]
+    assert last.startswith("trials 12/12 [##########] | "), last
+    assert "by other workers" not in buf.getvalue()
+    assert p.done == 12 and p.others == 0
+
+
+def test_a_second_workers_trials_show_in_the_count_and_front(tmp_path):
+    """A real second worker on the same storage finishes 4 trials while the first runs: the
+    first worker's progress counts them (and their points) once, and says so."""
+    from dse.study import run_worker, pareto_trials
+
+    cfg, resolved, handle, study = _fresh_study(tmp_path)
+    buf = io.StringIO()
+    p = Progress(cfg.trials, 0, list(cfg.objectives), stream=buf, clock=tick(), study=study)
+    own = []
+
+    def on_trial(s, t):
+        own.append(t.number)
+        if len(own) == 3:  # the other worker runs now, between two trials of this one
+            run_worker(handle, resolved, len(s.get_trials()) + 4, None, worker_index=1, seed=99)
+        p(s, t)
+
+    run_worker(handle, resolved, cfg.trials, None, on_trial=on_trial)
+    p.close()
+    assert len(own) == 8 and p.others == 4 and p.done == 12
+    last = buf.getvalue().splitlines()[-1]
+    assert last.startswith("trials 12/12 (4 by other workers) [##########] | "), last
+    front = pareto_trials(optuna.load_study(study_name="hw", storage=handle.storage))
+    assert f"front {len(front)} |" in last

@@ -415,22 +415,79 @@ def test_search_writes_the_report(tmp_path):
 
 # --- decision aids in the data ---------------------------------------------------------------------
 
-def test_knee_is_the_smallest_sum_on_the_scaled_front(studies):
-    from dse.report.data import knee_points
+MIN2 = ["minimize", "minimize"]
 
-    # a hand-made front: the corner point (0.2, 0.2) is the knee; extremes are not
-    k, nv = knee_points(np.array([[0.0, 1.0], [0.2, 0.2], [0.5, 0.1], [1.0, 0.0]]), ["minimize", "minimize"])
-    assert k == [1] and nv[1].tolist() == pytest.approx([0.2, 0.2])
-    k, _ = knee_points(np.array([[0.9, 10.0], [0.8, 2.0], [0.3, 1.0]]), ["maximize", "minimize"])
-    assert k == [1]  # accuracy 0.8 at cost 2: scaled (0.17, 0.11)
+
+def _plane_distance(nv, rows):
+    """Brute force: signed distance of each scaled point to the line/plane through the extremes
+    ``rows`` (2-D: the line's normal; 3-D: a cross product), positive on the ideal point's side."""
+    a = nv[rows[0]]
+    if nv.shape[1] == 2:
+        d = nv[rows[1]] - a
+        n = np.array([-d[1], d[0]])
+    else:
+        n = np.cross(nv[rows[1]] - a, nv[rows[2]] - a)
+    n = n / np.linalg.norm(n)
+    if n @ (a - np.zeros_like(a)) < 0:
+        n = -n
+    return (a - nv) @ n
+
+
+@pytest.mark.parametrize("front, knees", [
+    ([[0.0, 1.0], [0.2, 0.2], [0.5, 0.1], [1.0, 0.0]], [1]),  # convex: the corner
+    ([[0.0, 1.0], [0.3, 0.8], [0.7, 0.5], [1.0, 0.0]], [1]),  # concave: the least bulging interior point
+    ([[0.0, 1.0], [0.8, 0.8], [1.0, 0.0]], [1]),  # 3 points, concave: the middle, never an extreme
+    ([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], [1]),  # 3 points on a line: the middle
+    ([[0.0, 1.0], [0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], [1, 2]),  # straight front: interior points tie
+    ([[0.0, 1.0], [0.1, 0.3], [0.3, 0.1], [1.0, 0.0]], [1, 2]),  # symmetric convex: exact tie
+])
+def test_knee_two_objectives(front, knees):
+    from dse.report.knee import knee_distances, knee_points
+
+    v = np.array(front)
+    k, nv = knee_points(v, MIN2)
+    assert k == knees
+    _, dist, interior = knee_distances(v, MIN2)
+    assert dist == pytest.approx(_plane_distance(nv, [0, len(front) - 1]), abs=1e-12)
+    assert not interior[0] and not interior[-1]
+    # directions and units do not matter: maximise the first (negated), scale the second
+    k2, _ = knee_points(np.c_[-v[:, 0], 1000 * v[:, 1] + 5], ["maximize", "minimize"])
+    assert k2 == knees
+
+
+def test_knee_three_objectives_and_fronts_without_an_interior():
+    from dse.report.knee import knee_distances, knee_points
+
+    mn = ["minimize"] * 3
+    # extremes not on a symmetric plane: the brute-force plane through them decides
+    front = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 1.0], [0.5, 0.6, 0.0],
+                      [0.3, 0.4, 0.45], [0.45, 0.35, 0.3], [0.2, 0.7, 0.6]])
+    k, nv = knee_points(front, mn)
+    ref = _plane_distance(nv, [0, 1, 2])
+    _, dist, interior = knee_distances(front, mn)
+    assert dist == pytest.approx(ref, abs=1e-12)
+    assert k == [3 + int(np.argmax(ref[3:]))] and interior.tolist() == [False] * 3 + [True] * 3
+    # concave in 3-D: the interior point closest to the plane, not an extreme
+    k, _ = knee_points(np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0], [0.9, 0.8, 0.9], [0.8, 0.8, 0.8]], float), mn)
+    assert k == [4]
+    # every point the best in some objective: no knee (and the page says why)
+    assert knee_points(np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], float), mn)[0] == []
+
+
+def test_knee_in_the_report_data(studies):
+    from dse.report.knee import knee_distances
+
     study = studies[3]
     d = report_data(study)
     front = pareto_trials(study)
-    v = to_minimization([t.values for t in front], ["minimize"] * 3)
-    nv = (v - v.min(0)) / np.where(v.max(0) > v.min(0), v.max(0) - v.min(0), 1)
-    best = front[int(np.argmin(nv.sum(1)))].number
+    v = np.array([t.values for t in front])
+    nv, dist, interior = knee_distances(v, ["minimize"] * 3)
+    assert interior.any()
+    best = front[int(np.flatnonzero(interior)[np.argmax(dist[interior])])].number
     assert best in d["knee"]["points"] and not d["knee"]["message"]
-    assert d["knee"]["scaled"][str(best)] == pytest.approx(nv[int(np.argmin(nv.sum(1)))].tolist(), rel=1e-6)
+    pos = [t.number for t in front].index(best)
+    assert min(nv[pos]) > 0  # not the best in any objective
+    assert d["knee"]["scaled"][str(best)] == pytest.approx(nv[pos].tolist(), rel=1e-6)
     assert len(d["knee"]["neighbours"][str(best)]) == 2 and best not in d["knee"]["neighbours"][str(best)]
     two = report_data(studies[2])
     if len(two["pareto"]) < 3:
@@ -498,3 +555,23 @@ def test_monte_carlo_history_uses_only_record_setters_and_loses_nothing():
     first = np.where(le.any(axis=0), le.argmax(axis=0), len(v))
     brute = np.cumsum(np.bincount(first, minlength=len(v) + 1)[:len(v)]) / 2000 * 1.1 ** 3
     assert np.array_equal(hypervolume_history_mc(v, ref, samples=2000), brute)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_report_data_identical_with_the_all_pairs_pareto_definition(studies, m, monkeypatch):
+    """The one-pass Pareto mask (dse/study/pareto.py, made for 20,000-trial reports) leaves the
+    report's data exactly as the all-pairs definition it replaced gives it."""
+    import dse.study.summary as summary
+
+    def all_pairs(values):
+        v = np.asarray(values, dtype=float)
+        le = np.all(v[None, :, :] <= v[:, None, :], axis=2)
+        lt = np.any(v[None, :, :] < v[:, None, :], axis=2)
+        return ~np.any(le & lt, axis=1)
+
+    fast = report_data(studies[m])
+    monkeypatch.setattr(summary, "pareto_mask", all_pairs)
+    ref = report_data(studies[m])
+    fast["meta"].pop("generated_unix"), ref["meta"].pop("generated_unix")
+    assert json.dumps(fast, sort_keys=True) == json.dumps(ref, sort_keys=True)
+    assert fast["pareto"]

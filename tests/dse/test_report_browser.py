@@ -17,7 +17,7 @@ import pytest
 
 from dse.export import plan_of_trial
 from dse.report import write_report
-from dse.report.data import knee_points
+from dse.report.knee import knee_points
 from dse.study import feasible, pareto_trials
 from test_report import EVIL, EVIL_LAYER, hw_doc, make_study
 
@@ -444,7 +444,7 @@ def test_knee_is_marked_and_explained(pages, opened):
     o.clean()
     assert sorted(o.page.evaluate("dseReport.data.knee.points")) == knees
     note = o.page.text_content("#knee-note")
-    assert f"trial #{knees[0]}" in note and "smallest sum" in note
+    assert f"trial #{knees[0]}" in note and "farthest from the line" in note
     marked = o.page.evaluate("Array.from(document.querySelectorAll('.front-plot')).map(gd => gd.data.find(t => t.uid === 'knee').customdata)")
     assert all(sorted(c) == knees for c in marked)
     o.page.click("#knee-note a.knee-link")

@@ -87,7 +87,7 @@ def test_bad_plan_is_one_line_exit_2_before_training(capsys, tmp_path, cache, co
     (["finetune", "digits", "--scheme", "fixed:4", "--optimizer", "rmsprop"], "--optimizer"),
     (["finetune", "digits", "--scheme", "fixed:4", "--lr", "-1"], "--lr"),
     (["finetune", "digits", "--scheme", "wide:4"], "--scheme"),
-    (["finetune", "digits", "--scheme", "fixed:4", "--device", "tpu"], "device"),
+    (["finetune", "digits", "--scheme", "fixed:4", "--torch-device", "tpu"], "--torch-device"),
     (["finetune", "resnet18", "--scheme", "fixed:4"], "shape-only"),
     (["train", "resnet18"], "shape-only"),
     (["train", "digits", "--epochs", "0"], "--epochs"),

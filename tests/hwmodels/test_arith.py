@@ -8,7 +8,7 @@ import pytest
 
 from hwmodels import QuantScheme, Unsupported
 from hwmodels.arith import (accumulator_bits, bitserial, dot_cycles, dsp_lanes, dsp_packing, exact_fixed_bits,
-                            fixed_dsp, fixed_lut, lut_multiplier_luts, pe_cost, pow2_shift, row_classes,
+                            fixed_dsp, fixed_lut, lane_cost, lut_multiplier_luts, pe_cost, pow2_shift, row_classes,
                             shifter_luts, sp2_shift, termserial)
 from hwmodels.energy import (EnergyModel, add_j_45nm, dram_j_per_bit, mult_j_45nm, sram_j_per_bit,
                              tech_scale)
@@ -70,12 +70,21 @@ def test_exact_fixed_bits_closed_forms(bits):
 def test_lane_costs():
     """Lane prices are the calibration rows (Yosys 0.23, xc7), per lane; packed DSP lanes
     share their slice and the module's fabric."""
-    d = fixed_dsp(8, 8, 28, "DSP48E1", EM45)   # row dsp/fixed w8 a8 acc28: 57 LUT, 90 FF, 2 lanes
-    assert (d.dsp, d.lanes_per_dsp, d.lut, d.ff, d.hard) == (0.5, 2, 28.5, 45.0, True)
-    assert d.source.startswith("synthesis (Yosys 0.23") and "dsp/fixed w8 a8 acc28" in d.source
+    # row dsp/fixed w8 a8 acc28: module 57 LUT, 90 FF; in an array 57 LUT, 57 FF (the 25-bit
+    # packed weight and 8-bit activation forwarded through the slice's A/B registers), 2 lanes
+    d = fixed_dsp(8, 8, 28, "DSP48E1", EM45)
+    assert (d.dsp, d.lanes_per_dsp, d.lut, d.ff, d.hard) == (0.5, 2, 28.5, 28.5, True)
+    assert d.source.startswith("synthesis (Yosys 0.23") and "dsp/fixed w8 a8 acc28 in an array" in d.source
+    assert d.fwd_in_slice == 1.0                     # (90 - 57) FF = 25 + 8 operand bits
+    m = lane_cost("dsp", "fixed", 8, 8, 28, "DSP48E1")   # the module (dse hw lanes, --check)
+    assert (m.lut, m.ff) == (28.5, 45.0)
+    # DSP48E2 (xcup): Yosys 0.23 packs no fabric register into the slice, in an array or not
+    e2 = fixed_dsp(8, 8, 28, "DSP48E2", EM45)
+    assert (e2.ff, e2.fwd_in_slice) == (62.0, 0.0)
     assert d.energy_per_mac_j == pytest.approx(EM45.dsp_mac_j(8, 8, 2, "DSP48E1") + EM45.add_j(28))
     one = fixed_dsp(16, 16, 44, "DSP48E1", EM45)  # one lane: Yosys puts the accumulator in the slice
-    assert (one.dsp, one.lut, one.ff) == (1.0, 0.0, 33.0)
+    assert (one.dsp, one.lut, one.ff, one.fwd_in_slice) == (1.0, 0.0, 1.0, 1.0)  # and, in an array, w_q/a_q
+    assert lane_cost("dsp", "fixed", 16, 16, 44, "DSP48E1").ff == 33.0          # the module: 16 + 16 + 1
     lut = fixed_lut(8, 8, 28, EM45)
     assert (lut.lut, lut.ff, lut.dsp) == (199.0, 44.0, 0.0)
     # 4 accumulator bits fewer: the measured 2 LUT + 1 FF per accumulator bit (w4 a4 acc 12..28)

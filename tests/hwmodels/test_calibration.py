@@ -87,3 +87,45 @@ def test_lane_cost_is_per_lane_for_packed_dsps():
     one = lane_cost("dsp", "fixed", 8, 8, 28, "DSP48E1")
     assert m.lanes_per_dsp == one.lanes_per_dsp == 2
     assert one.lut == pytest.approx(m.lut / 2) and one.dsp == 0.5
+
+
+@pytest.mark.parametrize("family", ["xc7", "xcup"])
+def test_dsp_rows_record_the_lane_in_an_array(family):
+    """Every DSP row also holds the lane as an array instantiates it (its forwarded operands
+    in the next slice's input registers), with the hash of exactly that wrapper's Verilog."""
+    from hwmodels.rtl.lanes import LaneConfig, in_array
+    from hwmodels.rtl.synth import rtl_sha256
+    rows = [r for r in load_table(family).rows if r.unit == "dsp"]
+    assert len(rows) == 19
+    for r in rows:
+        text, top = in_array(LaneConfig(r.unit, r.kind, r.w_bits, r.a_bits, r.acc_bits, family))
+        assert (r.array_top, r.array_rtl_sha256) == (top, rtl_sha256(text))
+        assert r.array_lut == r.lut and r.array_ff <= r.ff
+    by = {(r.w_bits, r.a_bits, r.acc_bits): r for r in rows}
+    if family == "xc7":   # DSP48E1: the 25-bit packed weight + 8-bit activation leave the fabric
+        assert (by[8, 8, 28].ff, by[8, 8, 28].array_ff) == (90, 57)
+        assert (by[16, 16, 44].ff, by[16, 16, 44].array_ff) == (33, 1)
+    else:                 # DSP48E2: Yosys 0.23 keeps every register in fabric
+        assert all(r.array_ff == r.ff for r in rows)
+
+
+def test_array_counts_need_provenance_and_are_priced_in_context():
+    arr = {"lut": 5, "ff": 7, "top": "x_in_array", "rtl_sha256": "cd" * 32}
+    t = parse_table({"format": FORMAT, "family": "xc7", "rows": [_row(unit="dsp", array=arr)]})
+    assert (t.rows[0].counts("module"), t.rows[0].counts("array")) == ((60, 28), (5, 7))
+    assert t.to_dict()["rows"][0]["array"] == {"lut": 5.0, "ff": 7.0, "top": "x_in_array", "rtl_sha256": "cd" * 32}
+    with pytest.raises(CalibrationError, match='"array" must be an object .* provenance'):
+        parse_table({"format": FORMAT, "family": "xc7", "rows": [_row(array={"lut": 5, "ff": 7})]})
+    a = lane_module_price("xc7", "dsp", "fixed", 8, 8, 28, "array")
+    assert (a.ff, a.fit) == (57, False) and a.source.endswith("in an array")
+    with pytest.raises(ValueError, match="context"):
+        lane_price("xc7", "dsp", "fixed", 8, 8, 28, lambda *x: (1.0, 1.0), context="fabric")
+
+
+@pytest.mark.slow
+def test_in_array_row_is_reproduced_by_synthesis():
+    from hwmodels.rtl.calibrate import synth_lane_in_array
+    from hwmodels.rtl.lanes import LaneConfig
+    res = synth_lane_in_array(LaneConfig("dsp", "fixed", 8, 8, 28, "xc7"))
+    row = next(r for r in load_table("xc7").rows if r.key == ("dsp", "fixed", 8, 8) and r.acc_bits == 28)
+    assert (res.lut, res.ff, res.dsp, res.rtl_sha256) == (row.array_lut, row.array_ff, 1, row.array_rtl_sha256)

@@ -129,6 +129,48 @@ def test_packed_dsp_lanes_fill_as_the_model_counts(cache):
         assert c.model_cycles == fold_cycles("os", layer.M, layer.K, layer.N, 2, 4) - folds * (4 - 2)
 
 
+# a mixed-width plan on pe_arith=dsp (DSP48E1): the 8x8-bit first layer packs 2 MACs per slice,
+# the 4x4-bit ones alone would pack 3; the array is one piece of hardware, packed at its widest
+# layer's factor (2: 6 columns on 3 PE columns), and the model counts every layer's fill on it
+MIXED = Workload("mixed", (LayerSpec.gemm("first8", M=4, K=5, N=7), LayerSpec.gemm("rest4", M=3, K=6, N=6)))
+
+
+def _mixed_point():
+    return DesignPoint.make({"first8": QuantScheme.parse("fixed:8")},
+                            dict(rows=2, cols=6, dataflow="os", pe_arith="dsp"), QuantScheme.parse("fixed:4,a_bits=4"))
+
+
+def test_mixed_widths_are_priced_at_the_arrays_packing():
+    """Cycles of a 4-bit layer on an array packed for 8 bits: R + ceil(C/2) - 2 per fold (3 PE
+    columns), not its own packing's R + ceil(C/3) - 2 (2 PE columns): one cycle more per fold."""
+    model = get_model("systolic")
+    rep = model.evaluate(MIXED, _mixed_point())
+    spec = rtl_array.spec_for_point(model, MIXED, _mixed_point())
+    assert (spec.pack, spec.pcols) == (2, 3)
+    first, rest = rep.layers
+    assert first.compute_cycles == fold_cycles("os", 4, 5, 7, 2, 6, pack=2) == 2 * 2 * (5 + 2 + 3 - 2) - 1
+    assert rest.compute_cycles == fold_cycles("os", 3, 6, 6, 2, 6, pack=2) == 2 * 1 * (6 + 2 + 3 - 2) - 1
+    assert fold_cycles("os", 3, 6, 6, 2, 6, pack=3) == rest.compute_cycles - 2   # its own packing
+    assert rest.compute_cycles == rtl_array.array_cycles(spec, 3, 6, 6)
+    assert rep.resources.dsp == 2 * 3                                           # 12 lanes / 2 per slice
+    alone = model.evaluate(Workload("alone", (MIXED.layers[1],)),
+                           DesignPoint.make({}, _mixed_point().knob_map, QuantScheme.parse("fixed:4,a_bits=4")))
+    assert alone.layers[0].compute_cycles == fold_cycles("os", 3, 6, 6, 2, 6, pack=3)
+
+
+@pytest.mark.slow
+def test_mixed_widths_verify_equal_on_verilator(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSE_CACHE_DIR", str(tmp_path))   # its own build cache (the module's counts builds)
+    model = get_model("systolic")
+    spec, checks = rtl_sim.verify_layers(model, MIXED, _mixed_point(), seed=2,
+                                         simulator=rtl_sim.find_simulator("verilator"))
+    assert (spec.pack, spec.w_bits, spec.a_bits) == (2, 8, 8)
+    assert [c.name for c in checks] == ["first8", "rest4"]
+    for c in checks:
+        assert c.outputs_match, c
+        assert c.simulated_cycles == c.array_cycles == c.model_cycles, c
+
+
 def test_unsupported_points_raise():
     model = get_model("systolic")
     with pytest.raises(Unsupported, match="os dataflow only"):

@@ -10,6 +10,7 @@ import pytest
 
 from hwmodels import DesignPoint, LayerSpec, QuantScheme, Workload, get_device, read_topology
 from hwmodels.arith import pe_cost
+from hwmodels.array_fabric import ram_stack
 from hwmodels.energy import EnergyModel, sram_j_per_bit, tech_scale
 from hwmodels.systolic import (SystolicModel, array_layer_cost, dram_bytes, fold_cycles, ram_blocks,
                                spatio_temporal, sram_accesses)
@@ -148,6 +149,19 @@ def test_ram_blocks_aspect_ratios():
     assert ram_blocks(0, 64) == 0
 
 
+def test_ram_stacked_in_depth_prices_its_read_mux():
+    from hwmodels.array_fabric import ram_read_mux
+    # measured (Yosys 0.23 xc7, 4x4 ws dsp fixed:12,a_bits=12 with 16 KiB input buffers): a
+    # 48-bit x 2,730-word scratchpad on 3 x 3 RAMB18 takes 48 LUT5 (3:1 read mux) + 3 LUT3
+    # (write enables) and 2 FF (registered select)
+    assert ram_stack(16384, 48) == (9, 3)
+    r = ram_read_mux(16384, 48)
+    assert (r.lut, r.ff, r.bram18) == (51, 2, 0)
+    # ties between aspects go to the shallower stack: 48 x 1,365 words is 6 blocks as 6 x 1
+    assert ram_stack(8192, 48) == (6, 1) and ram_read_mux(8192, 48).lut == 0
+    assert ram_read_mux(65536, 80).lut == 80 * 2 + 7   # 7 deep: two LUT6 per bit
+
+
 def test_resources_dsp_lut_packing_and_skew():
     """Array resources = lanes (calibration table, per lane) + skew registers + control and
     per-column requantisation (arith.array_overhead) + scratchpads. The lane prices and the
@@ -159,38 +173,59 @@ def test_resources_dsp_lut_packing_and_skew():
     w = one(layer)
     m = SystolicModel()
     r = m.evaluate(w, DesignPoint.make()).resources            # 16x16 on XC7Z045 (DSP48E1)
-    lane = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E1")
+    # DSP lanes are priced as an array instantiates them (forwarded operands in the next
+    # slice's A/B registers: 22.5 FF per lane at acc 24, vs 41 for the module)
+    lane = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E1", "array")
     ov = array_overhead(16, 8, 24, "DSP48E1")
     assert lane.lanes_per_dsp == 2 and r.dsp == 128              # two 8-bit MACs per DSP48E1 (FINN)
     # os output path: one-hot 16:1 row select into C column registers (C x acc x ceil(R/3) LUT,
     # C x acc FF) and the output de-skew over the P = C/L PE columns (P(P-1)/2 x L x acc FF)
     out_lut = 16 * 24 * 6
     out_ff_packed, out_ff = 16 * 24 + 28 * 2 * 24, 16 * 24 + 120 * 24
-    assert r.lut == pytest.approx(256 * lane.lut + ov.lut + out_lut) and r.lut > 0
-    # os skew R(R-1)/2 x 8 + C(C-1)/2 x 8
-    assert r.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 8 + ov.ff + out_ff_packed)
+    # the two 64 KiB x 128-bit input scratchpads stack 2 RAMB18 deep (15 wide x 2 deep): a 2:1
+    # read mux per bit + 2 write-enable LUTs and a 1-bit registered select each
+    mux_lut, mux_ff = 2 * (128 + 2), 2 * 1
+    assert ram_stack(65536, 128) == (30, 2) and ram_stack(32768, 128) == (15, 1)
+    assert r.lut == pytest.approx(256 * lane.lut + ov.lut + out_lut + mux_lut) and r.lut > 0
+    # os skew R(R-1)/2 x 8 + P(P-1)/2 x 25 (P = 8 PE columns, packed weight words of
+    # (2-1) x 16 + 8 + 1 = 25 bits); operand chains longer than the slice's two input
+    # registers keep the rest in fabric: (R-2) x P x 25 (weights) + R x (P-2) x 8 (activations)
+    chain = 14 * 8 * 25 + 16 * 6 * 8
+    assert r.ff == pytest.approx(256 * lane.ff + 120 * 8 + 28 * 25 + chain + ov.ff + out_ff_packed + mux_ff)
+    assert r.ff == 12945
     assert r.bram18 == 30 + 30 + 15                              # 64 KiB x 128 b, 64 KiB x 128 b, 32 KiB x 128 b
     e2 = m.evaluate(w, DesignPoint.make(knobs={"device": "XCZU9EG"})).resources
-    lane2 = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E2")
-    assert e2.dsp == 128 and e2.ff == pytest.approx(256 * lane2.ff + 1920 + array_overhead(16, 8, 24, "DSP48E2").ff
-                                                     + out_ff_packed)
+    lane2 = lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E2")     # DSP48E2: no register in the slice (Yosys 0.23)
+    assert lane2.ff == lane_cost("dsp", "fixed", 8, 8, 24, "DSP48E2", "array").ff
+    assert e2.dsp == 128 and e2.ff == pytest.approx(256 * lane2.ff + 120 * 8 + 28 * 25
+                                                     + array_overhead(16, 8, 24, "DSP48E2").ff + out_ff_packed
+                                                     + mux_ff)
     e2_4 = m.evaluate(w, DesignPoint.make(knobs={"device": "XCZU9EG"},
                                           default_scheme=QuantScheme("fixed", 4, 4))).resources
     assert e2_4.dsp == math.ceil(256 / 3)                        # three 4-bit lanes per DSP48E2
     lut = m.evaluate(w, DesignPoint.make(knobs={"pe_arith": "lut"})).resources
     ll = lane_cost("lut", "fixed", 8, 8, 24, "DSP48E1")
-    assert (lut.dsp, lut.lut) == (0, pytest.approx(256 * ll.lut + ov.lut + out_lut))
-    assert lut.ff == pytest.approx(256 * ll.ff + 1920 + ov.ff + out_ff)
+    assert (lut.dsp, lut.lut) == (0, pytest.approx(256 * ll.lut + ov.lut + out_lut + mux_lut))
+    assert lut.ff == pytest.approx(256 * ll.ff + 1920 + ov.ff + out_ff + mux_ff)
     ws = m.evaluate(w, DesignPoint.make(knobs={"dataflow": "ws"})).resources
     # ifmap skew + partial-sum de-skew + read-modify-write register per column (C x acc)
-    assert ws.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 24 + ov.ff + 16 * 24)
+    # + operand chains past the slice's two input registers: (R-2) x C x w + R x (C-2) x a
+    assert ws.ff == pytest.approx(256 * lane.ff + 120 * 8 + 120 * 24 + ov.ff + 16 * 24 + 14 * 16 * 8 + 16 * 14 * 8
+                                  + mux_ff)
+    # read-modify-write: adder + accumulate/overwrite select per column bit (a DSP PE adds in
+    # its slice, so row 0 has no fabric adder to lose)
+    assert ws.lut == pytest.approx(256 * lane.lut + ov.lut + 2 * 16 * 24 + mux_lut)
+    ws_lut = m.evaluate(w, DesignPoint.make(knobs={"dataflow": "ws", "pe_arith": "lut"})).resources
+    # fabric PEs: row 0 adds to a constant-zero partial sum, its C adders (acc LUT each) vanish
+    assert ws_lut.lut == pytest.approx(256 * ll.lut + ov.lut + 2 * 16 * 24 - 16 * 24 + mux_lut)
     shift = m.evaluate(w, DesignPoint.make(knobs={"pe_arith": "shift"},
                                            default_scheme=QuantScheme("pow2", 4, 8))).resources
     # pow2 4-bit: exact 8-bit words, accumulator 8 + 8 + 8 = 24
     sl = lane_cost("shift", "pow2", 4, 8, 24, "DSP48E1")
-    assert (shift.dsp, shift.lut) == (0, pytest.approx(256 * sl.lut + ov.lut + out_lut))
+    # (the 64-bit code scratchpad fits 8K x 2 blocks side by side: only the ifmap one stacks)
+    assert (shift.dsp, shift.lut) == (0, pytest.approx(256 * sl.lut + ov.lut + out_lut + mux_lut // 2))
     # shift PEs stream 4-bit pow2 codes (not the 8-bit exact words): top skew C(C-1)/2 x 4
-    assert shift.ff == pytest.approx(256 * sl.ff + 120 * 8 + 120 * 4 + ov.ff + out_ff)
+    assert shift.ff == pytest.approx(256 * sl.ff + 120 * 8 + 120 * 4 + ov.ff + out_ff + mux_ff // 2)
 
 
 def test_fit_reports_every_violation():

@@ -1,0 +1,212 @@
+"""Multi-fidelity screening (issue 13): estimate cheaply, fine-tune only the promising.
+
+A study with a ``[screen]`` section (``dse/config/screen.py``) evaluates a candidate in
+three stages: the hardware model and constraints (``dse/evaluate.py``), then a cheap
+accuracy estimate and a promotion rule (this module), then the full fine-tune for the
+promoted ones only. A candidate that is not promoted ends PRUNED with status
+``screened out``, its estimate in the ``screen`` user attr; every trial records the last
+stage it reached in ``fidelity_reached`` (``hardware`` | ``screen`` | ``finetune``).
+
+Estimates (``screen.estimate``):
+
+- ``steps``: a fine-tune of ``screen.steps`` optimizer steps from the cached FP32 weights
+  (the full fine-tune's optimizer, learning rate and seed), validation accuracy at the end;
+- ``sensitivity``: FP32 accuracy minus the sum, over compute layers, of the accuracy drop
+  of quantizing that layer alone with its scheme (post-training, no training step). Each
+  (layer, scheme) entry is measured once per worker process the first time a candidate
+  uses it, then looked up: the table of the space's schemes fills as the search goes.
+
+Promotion (``screen.promote``), after ``screen.warmup`` candidates promoted unconditionally:
+
+- ``front``: promoted unless an earlier screened candidate dominates it on the study's
+  objectives, accuracy taken as the estimate (the candidate's plus ``screen.margin``) and
+  the hardware objectives from the hardware model;
+- ``quantile``: promoted when the estimate is at least the ``screen.quantile`` quantile of
+  the earlier estimates.
+
+The history is the study's screened trials (read from the storage when a worker starts)
+plus those this worker screens; workers do not see each other's later screens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+from hwmodels import DesignPoint
+
+from ..record import TrialRecord
+from .resolve import Resolved
+
+Estimate = Callable[[DesignPoint], float]
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b of two equally long sequences (ties counted as neither concordant
+    nor discordant, normalised as tau-b); NaN when either is constant or shorter than 2."""
+    if len(x) != len(y):
+        raise ValueError(f"kendall_tau: lengths differ ({len(x)} vs {len(y)})")
+    conc = disc = tie_x = tie_y = 0
+    n = len(x)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tie_x += 1
+            elif dy == 0:
+                tie_y += 1
+            elif (dx > 0) == (dy > 0):
+                conc += 1
+            else:
+                disc += 1
+    denom = math.sqrt((conc + disc + tie_x) * (conc + disc + tie_y))
+    return (conc - disc) / denom if denom > 0 else float("nan")
+
+
+def steps_estimate(resolved: Resolved) -> Estimate:
+    """``steps``: a short fine-tune from the cached FP32 weights."""
+    from ..training import finetune
+
+    cfg = resolved.cfg
+    ft, sc = cfg.finetune, cfg.screen
+    budget = replace(ft.budget(), steps=sc.steps)  # the full fine-tune's optimizer, lr, schedule, batch size
+
+    def estimate(point: DesignPoint) -> float:
+        r = finetune(resolved.bundle, point, budget, seed=cfg.seed, device=ft.device,
+                     pretrain_epochs=ft.pretrain_epochs)
+        return 0.0 if r.diverged or not math.isfinite(r.accuracy) else float(r.accuracy)
+
+    return estimate
+
+
+class SensitivityTable:
+    """Per-layer accuracy drops of post-training quantization, one layer at a time."""
+
+    def __init__(self, resolved: Resolved):
+        from ..training import FinetuneBudget
+
+        self.resolved = resolved
+        self.budget = FinetuneBudget(epochs=0, batch_size=resolved.cfg.finetune.batch_size)
+        self.drops: dict[tuple[str, str], float] = {}
+        self.float_accuracy: Optional[float] = None
+
+    def drop(self, layer: str, scheme: Any) -> float:
+        key = (layer, repr(sorted(scheme.to_dict().items())))
+        if key not in self.drops:
+            from ..training import finetune
+
+            cfg = self.resolved.cfg
+            r = finetune(self.resolved.bundle, {layer: scheme}, self.budget, seed=cfg.seed,
+                         device=cfg.finetune.device, pretrain_epochs=cfg.finetune.pretrain_epochs)
+            self.float_accuracy = float(r.float_accuracy)
+            acc = 0.0 if r.diverged or not math.isfinite(r.accuracy) else float(r.accuracy)
+            self.drops[key] = self.float_accuracy - acc
+        return self.drops[key]
+
+    def __call__(self, point: DesignPoint) -> float:
+        total = 0.0
+        for layer in self.resolved.workload.layers:
+            scheme = point.scheme_for(layer.name)
+            if scheme is not None:
+                total += self.drop(layer.name, scheme)
+        if self.float_accuracy is None:  # nothing quantized: the FP32 model's accuracy
+            from ..training import finetune
+
+            cfg = self.resolved.cfg
+            self.float_accuracy = float(finetune(self.resolved.bundle, {}, self.budget, seed=cfg.seed,
+                                                 device=cfg.finetune.device,
+                                                 pretrain_epochs=cfg.finetune.pretrain_epochs).float_accuracy)
+        return self.float_accuracy - total
+
+
+#: screen.estimate -> factory(resolved) -> estimate(point) -> accuracy estimate
+ESTIMATES: dict[str, Callable[[Resolved], Estimate]] = {"steps": steps_estimate, "sensitivity": SensitivityTable}
+
+
+def _minimization(cfg: Any, accuracy: float, metrics: Mapping[str, float]) -> tuple[float, ...]:
+    out = []
+    for obj, direction in zip(cfg.objectives, cfg.directions):
+        v = accuracy if obj == "accuracy" else float(metrics[obj])
+        out.append(-v if direction == "maximize" else v)
+    return tuple(out)
+
+
+class Screener:
+    """The screening stage: ``screener(point, metrics)`` estimates the candidate's accuracy
+    and decides; returns the dict the evaluator records as the ``screen`` user attr."""
+
+    def __init__(self, cfg: Any, estimate: Estimate, history: Iterable[tuple[float, Mapping[str, float]]] = ()):
+        self.cfg = cfg
+        self.sc = cfg.screen
+        self.estimate = estimate
+        self.history: list[tuple[float, tuple[float, ...]]] = []
+        self.screened = 0
+        for est, metrics in history:
+            self._remember(est, metrics)
+
+    def _remember(self, est: float, metrics: Mapping[str, float]) -> None:
+        self.history.append((est, _minimization(self.cfg, est, metrics)))
+        self.screened += 1
+
+    def decide(self, est: float, metrics: Mapping[str, float]) -> tuple[bool, str]:
+        """(promoted, why) for an estimate against the history so far."""
+        if self.screened < self.sc.warmup:
+            return True, f"warm-up ({self.screened + 1} of {self.sc.warmup})"
+        if self.sc.promote == "quantile":
+            ests = sorted(e for e, _ in self.history)
+            q = _quantile(ests, self.sc.quantile)
+            if est >= q:
+                return True, f"estimate {est:.4f} >= {self.sc.quantile:g} quantile {q:.4f}"
+            return False, (f"screened out: estimated accuracy {est:.4f} < {self.sc.quantile:g} quantile "
+                           f"{q:.4f} of {len(ests)} screened designs")
+        mine = _minimization(self.cfg, min(1.0, est + self.sc.margin), metrics)
+        for other_est, other in self.history:
+            if all(o <= m for o, m in zip(other, mine)) and any(o < m for o, m in zip(other, mine)):
+                return False, (f"screened out: estimated accuracy {est:.4f} (margin {self.sc.margin:g}) is "
+                               f"dominated by a screened design estimated at {other_est:.4f} that is no worse "
+                               f"on {', '.join(o for o in self.cfg.objectives if o != 'accuracy')}")
+        return True, "not dominated by the screened designs"
+
+    def __call__(self, point: DesignPoint, metrics: Mapping[str, float]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        est = float(self.estimate(point))
+        promoted, why = self.decide(est, metrics)
+        self._remember(est, metrics)
+        out = {"estimate": est, "kind": self.sc.estimate, "rule": self.sc.promote, "promoted": promoted,
+               "reason": "" if promoted else why, "why": why, "time_s": time.perf_counter() - t0}
+        if self.sc.estimate == "steps":
+            out["steps"] = self.sc.steps
+        return out
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return -math.inf
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def stored_history(trials: Iterable[Any]) -> list[tuple[float, dict[str, float]]]:
+    """(estimate, metrics) of the study's screened trials, oldest first (``FrozenTrial``s)."""
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        s, m = TrialRecord.get(t, "screen"), TrialRecord.get(t, "metrics")
+        if isinstance(s, dict) and "estimate" in s and isinstance(m, dict) and TrialRecord.get(t, "duplicate_of") is None:
+            out.append((float(s["estimate"]), m))
+    return out
+
+
+def make_screen_fn(resolved: Resolved, trials: Iterable[Any] = ()) -> Optional[Screener]:
+    """The screening stage of a study, or None when it has no ``[screen]`` section (or
+    nothing to screen for: a hardware-only study)."""
+    cfg = resolved.cfg
+    if getattr(cfg, "screen", None) is None or not cfg.needs_training or cfg.fidelity != "finetune":
+        return None
+    estimate = ESTIMATES[cfg.screen.estimate](resolved)
+    return Screener(cfg, estimate, stored_history(trials))

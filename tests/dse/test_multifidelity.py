@@ -1,0 +1,211 @@
+"""Multi-fidelity search (issue 13): the screening stage between the hardware check and the
+full fine-tune (dse/study/screen.py), on real Optuna journal storages and real training."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import optuna
+import pytest
+from cli_harness import assert_refused, run_inprocess, snapshot
+from optuna.trial import TrialState
+
+from dse.config import DEMO, ScreenConfig, StudyConfig, parse_config
+from dse.study import open_study, resolve, run_worker, status_counts
+from dse.study.fidelity import finetune_fidelity, register_fidelity
+from dse.study.screen import ESTIMATES, Screener, kendall_tau, stored_history
+from dse.study.storage import open_storage
+
+# --- Kendall tau ----------------------------------------------------------------------------
+
+def test_kendall_tau_on_known_rankings():
+    assert kendall_tau([1, 2, 3, 4, 5], [10, 20, 30, 40, 50]) == 1.0
+    assert kendall_tau([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]) == -1.0
+    # 3 1 2 against 1 2 3: pairs (1,2) disc, (1,3) disc, (2,3) conc -> (1 - 2) / 3
+    assert kendall_tau([1, 2, 3], [3, 1, 2]) == pytest.approx(-1 / 3)
+    # 10 pairs, 8 concordant, 2 discordant: (8 - 2) / 10
+    assert kendall_tau([1, 2, 3, 4, 5], [1, 3, 2, 5, 4]) == pytest.approx(0.6)
+    # ties: tau-b, the value scipy.stats.kendalltau gives for these (computed by hand:
+    # x has one tied pair, y one; conc 7, disc 1 -> 6 / sqrt(9 * 9))
+    assert kendall_tau([1, 1, 2, 3, 4], [1, 2, 2, 4, 3]) == pytest.approx(6 / 9)
+    assert kendall_tau([1, 1, 1], [1, 2, 3]) != kendall_tau([1, 1, 1], [1, 2, 3])  # NaN: constant x
+    with pytest.raises(ValueError):
+        kendall_tau([1, 2], [1])
+
+
+def test_kendall_tau_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    x = [0.91, 0.95, 0.95, 0.80, 0.99, 0.85, 0.91, 0.97]
+    y = [0.90, 0.96, 0.94, 0.82, 0.97, 0.85, 0.93, 0.97]
+    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+
+
+# --- promotion rules (estimates given as plain numbers) -------------------------------------
+
+def _cfg(**screen) -> StudyConfig:
+    cfg = parse_config({**DEMO, "study": {**DEMO["study"], "objectives": ["accuracy", "latency_s"]}})
+    return replace(cfg, screen=ScreenConfig(**screen))
+
+
+def test_front_rule_promotes_only_undominated_estimates_after_warmup():
+    est = {"a": 0.95, "b": 0.90, "c": 0.97, "d": 0.94, "e": 0.96}
+    lat = {"a": 2.0, "b": 3.0, "c": 5.0, "d": 1.0, "e": 2.5}
+    s = Screener(_cfg(warmup=1, margin=0.0), lambda p: est[p])
+    decisions = {p: s(p, {"latency_s": lat[p]})["promoted"] for p in "abcde"}
+    # a: warm-up; b: a is more accurate and faster -> out; c: most accurate -> in;
+    # d: fastest -> in; e: c more accurate but slower, a faster but less accurate -> in
+    assert decisions == {"a": True, "b": False, "c": True, "d": True, "e": True}
+    # with a margin, b (0.90 + 0.06 > 0.95) is no longer dominated by a
+    s = Screener(_cfg(warmup=1, margin=0.06), lambda p: est[p])
+    assert [s(p, {"latency_s": lat[p]})["promoted"] for p in "ab"] == [True, True]
+
+
+def test_quantile_rule_and_history_seeded_from_storage_records():
+    s = Screener(_cfg(promote="quantile", quantile=0.5, warmup=0), lambda p: p,
+                 history=[(0.80, {"latency_s": 1.0}), (0.90, {"latency_s": 1.0}), (0.95, {"latency_s": 1.0})])
+    out = s(0.85, {"latency_s": 1.0})  # median of 0.80, 0.90, 0.95 is 0.90
+    assert not out["promoted"] and "screened out" in out["reason"] and out["estimate"] == 0.85
+    assert s(0.93, {"latency_s": 1.0})["promoted"]  # median of the four earlier: 0.875 -> 0.93 passes
+
+
+# --- a real search: screened-out trials are never fine-tuned ---------------------------------
+
+@pytest.fixture(scope="module")
+def screened_study(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mf")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DSE_CACHE_DIR", str(tmp / "cache"))
+    calls: list[dict] = []
+
+    def counting(resolved):  # the real core fine-tune, each call counted
+        score = finetune_fidelity(resolved)
+
+        def counted(point, abort):
+            calls.append(point.to_dict())
+            return score(point, abort)
+
+        return counted
+
+    doc = copy.deepcopy(DEMO)
+    doc["study"].update(name="mf", trials=10, baselines=[], seed=3)
+    doc["finetune"] = {"epochs": 1, "pretrain_epochs": 2}
+    doc["space"] = {**doc["space"], "w_bits": [2, 3, 4], "a_bits": [2, 4]}
+    doc["screen"] = {"estimate": "steps", "steps": 2, "warmup": 2}
+    cfg = parse_config(doc)
+    resolved = resolve(cfg)
+    handle = open_storage(str(tmp / "s.journal"))
+    study, _ = open_study(handle, cfg, doc, resolved)
+    try:
+        register_fidelity("finetune", counting, replace=True)
+        run_worker(handle, resolved, cfg.trials, None)
+    finally:
+        register_fidelity("finetune", finetune_fidelity, replace=True)
+        mp.undo()
+    return study, calls
+
+
+@pytest.mark.slow  # a real 10-trial search with fine-tunes (~10-20 s on 2 loaded cores)
+def test_screened_out_trials_are_not_finetuned(screened_study):
+    study, calls = screened_study
+    trials = study.get_trials()
+    out = [t for t in trials if t.user_attrs.get("status") == "screened out"]
+    tuned = [t for t in trials if "finetune" in t.user_attrs]
+    assert out and tuned, "the seeded study screens some candidates out and promotes others"
+    assert len(calls) == len(tuned) == len(trials) - len(out) - sum(t.user_attrs["status"] == "infeasible"
+                                                                     for t in trials)
+    for t in out:
+        assert t.state == TrialState.PRUNED and "finetune" not in t.user_attrs
+        assert "accuracy" not in t.user_attrs["metrics"] and "latency_s" in t.user_attrs["metrics"]
+        s = t.user_attrs["screen"]
+        assert s["promoted"] is False and 0.0 <= s["estimate"] <= 1.0 and s["kind"] == "steps"
+        assert t.user_attrs["reason"].startswith("screened out: estimated accuracy")
+    for t in tuned:
+        assert t.user_attrs["screen"]["promoted"] is True
+        assert t.state == TrialState.COMPLETE and t.values[0] == t.user_attrs["metrics"]["accuracy"]
+    first = sorted(trials, key=lambda t: t.number)[:2]
+    assert all("warm-up" in t.user_attrs["screen"]["why"] for t in first)
+    assert status_counts(study)["screened out"] == len(out)
+    assert len(stored_history(trials)) == len(out) + len(tuned)
+
+
+@pytest.mark.slow  # a real 10-trial search with fine-tunes (~10-20 s on 2 loaded cores)
+def test_each_trial_records_the_fidelity_it_reached(screened_study):
+    study, _ = screened_study
+    for t in study.get_trials():
+        want = {"screened out": "screen", "infeasible": "hardware", "complete": "finetune"}[t.user_attrs["status"]]
+        assert t.user_attrs["fidelity_reached"] == want
+
+
+def test_hardware_only_study_records_fidelity_hardware(tmp_path):
+    doc = {"study": {"name": "hw", "objectives": ["latency_s", "lut"], "fidelity": "none", "trials": 3,
+                     "baselines": []},
+           "workload": {"name": "digits"}, "hardware": {"model": "bitserial", "device": "XC7Z045"}}
+    cfg = parse_config(doc)
+    resolved = resolve(cfg)
+    handle = open_storage(str(tmp_path / "h.journal"))
+    study, _ = open_study(handle, cfg, doc, resolved)
+    run_worker(handle, resolved, cfg.trials, None)
+    assert [t.user_attrs["fidelity_reached"] for t in study.get_trials()] == ["hardware"] * 3
+    assert "screen" not in study.get_trials()[0].user_attrs
+
+
+# --- config mistakes in [screen] ------------------------------------------------------------
+
+BASE_TOML = """[study]
+name = "mf"
+objectives = ["accuracy", "latency_s"]
+trials = 3
+{study}
+[workload]
+name = "digits"
+[hardware]
+model = "bitserial"
+device = "XC7Z045"
+[screen]
+{screen}
+"""
+
+SCREEN_MISTAKES = [
+    ('estimate = "magic"', "", "screen.estimate: unknown value 'magic'; allowed: steps, sensitivity"),
+    ("steps = 0", "", "screen.steps: must be in [1, 100000], got 0"),
+    ('promote = "best"', "", "screen.promote: unknown value 'best'"),
+    ("margin = 2", "", "screen.margin: must be <= 1"),
+    ("warmpu = 3", "", "screen.warmpu: unknown key; allowed:"),
+    ("", 'fidelity = "none"\nobjectives = ["latency_s", "lut"]',
+     "screen: screens accuracy estimates, but the study does not score accuracy"),
+    ("", 'fidelity = "multires"', "screen: screens candidates before the full fine-tune"),
+]
+
+
+@pytest.mark.parametrize("screen, study, expect", SCREEN_MISTAKES)
+def test_screen_config_mistake_is_one_line_exit_2(tmp_path, monkeypatch, screen, study, expect):
+    monkeypatch.setenv("DSE_CACHE_DIR", str(tmp_path / "cache"))
+    work = tmp_path / "w"
+    work.mkdir()
+    text = BASE_TOML.format(screen=screen, study=study)
+    if "objectives" in study:
+        text = text.replace('objectives = ["accuracy", "latency_s"]\n', "", 1)
+    (work / "c.toml").write_text(text)
+    before = snapshot(tmp_path)
+    r = run_inprocess(["search", "c.toml", "--quiet", "--no-report"], work)
+    assert_refused(r, before, snapshot(tmp_path), expect)
+
+
+@pytest.mark.slow  # post-training quantization of each layer of digits (a few seconds)
+def test_sensitivity_table_is_additive_and_measures_each_entry_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSE_CACHE_DIR", str(tmp_path / "cache"))
+    doc = copy.deepcopy(DEMO)
+    doc["finetune"] = {"epochs": 1, "pretrain_epochs": 2}
+    doc["screen"] = {"estimate": "sensitivity"}
+    resolved = resolve(parse_config(doc))
+    table = ESTIMATES["sensitivity"](resolved)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    point = resolved.space.suggest(study.ask(), resolved.workload)
+    est = table(point)
+    layers = [layer.name for layer in resolved.workload.layers if point.scheme_for(layer.name) is not None]
+    assert len(table.drops) == len(layers) == 4
+    assert est == pytest.approx(table.float_accuracy - sum(table.drops.values()))
+    assert 0.0 <= est <= 1.0 and est < table.float_accuracy  # quantizing costs something at these widths
+    drops = dict(table.drops)
+    assert table(point) == est and table.drops == drops  # looked up, not measured again
