@@ -30,8 +30,8 @@ import json
 import math
 import time
 
-from dse.allocate import AllocationSpec, run_allocation
-from dse.train import FinetuneBudget, finetune
+from dse.methods.allocate import AllocationSpec, run_allocation
+from dse.training import FinetuneBudget, finetune
 from dse.workloads import get_workload
 from hwmodels import DesignPoint, QuantScheme, get_model
 from hwmodels.metrics import metrics

@@ -18,7 +18,7 @@ import argparse
 import json
 import statistics
 
-from dse.msq import best_designs, compare
+from dse.methods.msq import best_designs, compare
 from dse.workloads import get_workload, get_workload_spec
 
 

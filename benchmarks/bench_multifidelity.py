@@ -33,10 +33,12 @@ import optuna
 import torch
 
 from dse.config import DEMO, ScreenConfig, parse_config
+from dse.record import STATUS_SCREENED, TrialRecord
 from dse.study import open_study, resolve, run_worker
 from dse.study.pareto import hypervolume, normalize, to_minimization
 from dse.study.screen import ESTIMATES, kendall_tau
 from dse.study.storage import open_storage
+from hvtable import hv_table  # benchmarks/hvtable.py (the script's folder is on sys.path)
 from hwmodels import Unsupported
 
 DIRECTIONS = ["maximize", "minimize"]
@@ -67,7 +69,7 @@ def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) ->
     done = [0]
 
     def on_trial(study, trial) -> None:
-        if "finetune" in trial.user_attrs:
+        if TrialRecord.get(trial, "finetune") is not None:
             done[0] += 1
         if done[0] >= finetunes:
             raise _Enough
@@ -79,11 +81,11 @@ def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) ->
         pass
     wall = time.perf_counter() - t0
     trials = study.get_trials()
-    full = [t for t in trials if "finetune" in t.user_attrs]
+    full = [t for t in trials if TrialRecord.get(t, "finetune") is not None]
     vals = [t.values for t in full if t.values is not None and all(v <= 0 for v in t.constraints.values())]
     return {"values": np.array(vals, dtype=float).reshape(-1, 2), "trials": len(trials), "finetunes": len(full),
-            "screened_out": sum(t.user_attrs.get("status") == "screened out" for t in trials),
-            "infeasible": sum(t.user_attrs.get("status") == "infeasible" for t in trials), "wall_s": wall}
+            "screened_out": sum(TrialRecord.get(t, "status") == STATUS_SCREENED for t in trials),
+            "infeasible": sum(TrialRecord.get(t, "status") == "infeasible" for t in trials), "wall_s": wall}
 
 
 def hv_benchmark(args) -> None:
@@ -113,12 +115,7 @@ def hv_benchmark(args) -> None:
     print(f"headroom: the union of every run's points reaches {union:.4f} (box {ref.prod():.4f}); no run can beat "
           f"random by more than {union / statistics.mean(hv[('random', s)] for s in seeds):.3f}x at this reference")
     names = list(methods)
-    print("seed  " + "  ".join(f"{n:>8}" for n in names) + "   mf/random  tpe/random")
-    for seed in seeds:
-        row = [hv[(n, seed)] for n in names]
-        print(f"{seed:<4}  " + "  ".join(f"{v:8.4f}" for v in row) + f"   {row[2] / row[0]:9.3f}  {row[1] / row[0]:10.3f}")
-    means = [statistics.mean(hv[(n, s)] for s in seeds) for n in names]
-    print("mean  " + "  ".join(f"{v:8.4f}" for v in means) + f"   {means[2] / means[0]:9.3f}  {means[1] / means[0]:10.3f}")
+    print("\n".join(hv_table(hv, names, seeds, [("mf/random", 2, 0), ("tpe/random", 1, 0)])))
     for n in names:
         print(f"{n}: mean trials {statistics.mean(res[(n, s)]['trials'] for s in seeds):.1f}, mean wall "
               f"{statistics.mean(res[(n, s)]['wall_s'] for s in seeds):.1f} s")

@@ -1,5 +1,5 @@
 """Multi-resolution term training against individual training, and zero-fine-tune scoring
-of search candidates against fine-tuning them (dse/multires.py).
+of search candidates against fine-tuning them (dse/methods/multires/).
 
 1. Resolutions served: one multi-resolution model trained on a budget list (default: the
    reference implementation's eight, ``2:8 .. 3:20``, group 16) against one model per
@@ -36,9 +36,9 @@ import optuna
 from scipy.stats import kendalltau
 
 from dse.config import load_config, parse_budgets
-from dse.multires import MultiresSpec, TermBudget, train_individual, train_multires
+from dse.methods.multires import MultiresSpec, TermBudget, train_individual, train_multires
 from dse.study import make_finetune_fn, resolve
-from dse.train import pretrain
+from dse.training import pretrain
 from dse.workloads import get_workload
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "term_multires.toml"

@@ -221,14 +221,15 @@ def compare_importance(url: str, name: str) -> None:
     import optuna
     from optuna.trial import TrialState
 
+    from dse.record import StudyRecord, TrialRecord
     from dse.report.importance import param_importances
     from dse.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=open_storage(url, create_dirs=False).storage)
     complete = [t for t in study.get_trials(deepcopy=False)
-                if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    objectives = study.user_attrs["objectives"]
+                if t.state == TrialState.COMPLETE and TrialRecord.get(t, "duplicate_of") is None]
+    objectives = StudyRecord.get(study, "objectives")
     directions = ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
     t0 = time.perf_counter()
     ours = param_importances(complete, objectives, directions)

@@ -19,6 +19,7 @@ Pre-flight (``--preflight``): the pre-flight estimate of every shipped example.
 
     python benchmarks/bench_search.py [--trials 150] [--seeds 0,1,2,3,4] [--digits-trials 12] [--skip-digits]
     python benchmarks/bench_search.py --skip-quality --skip-throughput --scale 2000 [--scale-sampler nsga2]
+        [--scale-window 0]   # plain TPE over every trial (the default windows it: dse/study/run.py)
     python benchmarks/bench_search.py --skip-quality --skip-throughput --preflight
 """
 
@@ -34,8 +35,8 @@ from dataclasses import replace
 import numpy as np
 
 from dse.config import parse_config
-from dse.pareto import hypervolume, normalize, to_minimization
-from dse.storage import open_storage
+from dse.study.pareto import hypervolume, normalize, to_minimization
+from dse.study.storage import open_storage
 from dse.study import feasible, open_study, resolve, run_worker
 from hvtable import hv_table
 
@@ -99,7 +100,7 @@ def throughput(doc, trials: int, label: str) -> None:
             handle = open_storage(url)
             open_study(handle, cfg, doc, resolved)
             if resolved.bundle is not None:
-                from dse.train import pretrain
+                from dse.training import pretrain
 
                 pretrain(resolved.bundle, seed=cfg.seed)
             t0 = time.perf_counter()
@@ -136,31 +137,39 @@ def scale(trials: int, progress: bool, sampler: str = "tpe") -> None:
         handle = open_storage(f"{tmp}/scale.journal")
         open_study(handle, cfg, doc, resolved)
         stamps: list[float] = []
+        cpu: list[float] = []  # this process's CPU time: the rates without other jobs' load
         fronts: list[int] = []
 
         def on_trial(study, trial) -> None:
             if progress:  # what the progress bar did per trial: the front from all trials
                 fronts.append(len(pareto_trials(study)))
             stamps.append(time.perf_counter())
+            cpu.append(time.process_time())
 
         run_worker(handle, resolved, trials, None, on_trial=on_trial)
         prof = cProfile.Profile()  # 50 more trials under the profiler (not in the rates)
         prof.enable()
         run_worker(handle, resolved, trials + 50, None, on_trial=on_trial)
         prof.disable()
-        stamps = stamps[:trials]
+        stamps, cpu = stamps[:trials], cpu[:trials]
     rates = _window_rates(stamps)
+    cpu_rates = _window_rates(cpu)
     label = f"{sampler}, {'with' if progress else 'without'} per-trial front refresh"
     print(f"\n{trials} trials ({label}): trials/s per 100-trial window:")
     print("  " + " ".join(f"{r:.1f}" for r in rates))
     if len(rates) >= 2:
         print(f"  trials 100-199: {rates[1]:.1f}/s, last 100: {rates[-1]:.1f}/s, ratio {rates[-1] / rates[1]:.2f} "
               f"(target >= 0.33)")
+        print("  per CPU second of this process (other jobs' load left out): "
+              + " ".join(f"{r:.1f}" for r in cpu_rates))
+        print(f"  trials 100-199: {cpu_rates[1]:.1f}/CPU s, last 100: {cpu_rates[-1]:.1f}/CPU s, "
+              f"ratio {cpu_rates[-1] / cpu_rates[1]:.2f}")
     stats = pstats.Stats(prof)
     packages = (("optuna/samplers", "optuna samplers"), ("optuna/search_space", "optuna search-space bookkeeping"),
                 ("optuna/study", "optuna study (ask/tell, non-domination)"), ("optuna/storages", "optuna storages"),
                 ("optuna/", "optuna, other"), ("numpy", "numpy (called by any of these)"),
-                ("dse/pareto.py", "dse/pareto.py (front refresh)"), ("dse/storage.py", "dse/storage.py (journal file)"),
+                ("dse/study/pareto.py", "dse/study/pareto.py (front refresh)"),
+                ("dse/study/journal.py", "dse/study/journal.py (journal file)"),
                 ("dse/", "dse, other (worker loop, evaluation)"), ("hwmodels/", "hwmodels (hardware model)"))
     own: dict[str, float] = {}
     for (f, _, _), v in stats.stats.items():
@@ -207,6 +216,8 @@ def main() -> None:
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--scale", type=int, default=0, help="trials of the scale run (0: skip)")
     ap.add_argument("--scale-sampler", default="tpe")
+    ap.add_argument("--scale-window", type=int, default=None,
+                    help="TPE window (dse.study.run.TPE_WINDOW; 0: none, plain TPE on every trial)")
     ap.add_argument("--scale-refresh", choices=("both", "with", "without"), default="both",
                     help="scale runs with / without the per-trial front refresh the old progress bar did")
     ap.add_argument("--preflight", action="store_true")
@@ -214,6 +225,10 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}")
     if args.preflight:
         preflight_examples()
+    if args.scale_window is not None:
+        import dse.study.run
+
+        dse.study.run.TPE_WINDOW = args.scale_window or 10**9
     if args.scale:
         for progress in {"both": (False, True), "with": (True,), "without": (False,)}[args.scale_refresh]:
             scale(args.scale, progress, args.scale_sampler)

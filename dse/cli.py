@@ -14,7 +14,6 @@ import sys
 import warnings
 from typing import Sequence
 
-from . import __version__
 from .errors import DseWarning, SearchInterrupted, StorageError, UserError
 
 #: command modules, in the order ``dse --help`` lists them
@@ -41,6 +40,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: print ``dse VERSION`` and exit 0 (the version is read only when asked for)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"dse {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="dse",
@@ -48,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number formats and accelerator configurations with Optuna, priced by analytic FPGA "
         "models and short quantization-aware fine-tunes.",
     )
-    parser.add_argument("--version", action="version", version=f"dse {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for modname in COMMAND_MODULES:
         importlib.import_module(modname).register(sub)

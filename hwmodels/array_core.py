@@ -158,6 +158,11 @@ def buffer_resources(cfg: ArrayConfig, env: PEEnvelope) -> Resources:
 
 # --- the model family --------------------------------------------------------------------
 
+def cols_knob(name: str = "cols", doc: str = "array columns (C)") -> Knob:
+    """An array's column count (the models' own knob; ``rows`` is common)."""
+    return Knob(name, "int", 16, low=1, high=512, log=True, doc=doc)
+
+
 def common_knobs() -> list[Knob]:
     return [
         Knob("device", "categorical", "XC7Z045", choices=list_devices(), search=False,

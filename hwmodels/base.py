@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .formats import QuantScheme
-from .workload import Workload
+from .workload import Workload, layer_sum
 
 KNOB_KINDS = ("int", "float", "categorical")
 
@@ -233,29 +233,16 @@ class HwReport:
     notes: tuple[str, ...] = ()
     peak_macs_per_cycle: float = 0.0
 
-    @property
-    def cycles(self) -> float:
-        return float(sum(l.cycles for l in self.layers))
-
-    @property
-    def latency_s(self) -> float:
-        return float(sum(l.latency_s for l in self.layers))
-
-    @property
-    def energy_j(self) -> float:
-        return float(sum(l.energy_j for l in self.layers))
+    cycles = layer_sum("cycles", float)
+    latency_s = layer_sum("latency_s", float)
+    energy_j = layer_sum("energy_j", float)
 
     @property
     def fits(self) -> bool:
         return not self.violations
 
-    @property
-    def mac_bits(self) -> float:
-        return float(sum(l.mac_bits for l in self.layers))
-
-    @property
-    def term_pairs(self) -> float:
-        return float(sum(l.term_pairs for l in self.layers))
+    mac_bits = layer_sum("mac_bits", float)
+    term_pairs = layer_sum("term_pairs", float)
 
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-ready totals (the metrics a study stores)."""

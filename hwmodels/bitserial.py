@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from .arith import SERIAL_MODES
 from .base import Knob
-from .array_core import ArrayConfig, ArrayModel
+from .array_core import ArrayConfig, ArrayModel, cols_knob
 
 
 class BitSerialModel(ArrayModel):
@@ -46,7 +46,7 @@ class BitSerialModel(ArrayModel):
 
     def _extra_knobs(self) -> list[Knob]:
         return [
-            Knob("cols", "int", 16, low=1, high=512, log=True, doc="array columns (C)"),
+            cols_knob(),
             Knob("serial", "categorical", "weight", choices=SERIAL_MODES,
                  doc="weight bits serial (w cycles/MAC) or both operands (w*a cycles/MAC)"),
         ]

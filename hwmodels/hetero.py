@@ -36,7 +36,7 @@ from .devices import Device, get_device
 from .energy import EnergyModel
 from .formats import QuantScheme
 from .array_core import (DATAFLOWS, ArrayConfig, ArrayModel, PEEnvelope, RowPart, array_resources,
-                         buffer_resources, overhead_resources, pe_envelope, price_parts, register_cache)
+                         buffer_resources, cols_knob, overhead_resources, pe_envelope, price_parts, register_cache)
 from .workload import LayerSpec
 
 
@@ -72,10 +72,8 @@ class HeteroModel(ArrayModel):
 
     def _extra_knobs(self) -> list[Knob]:
         return [
-            Knob("fixed_cols", "int", 16, low=1, high=512, log=True,
-                 doc="columns of the DSP-based fixed-point array"),
-            Knob("sp2_cols", "int", 16, low=1, high=512, log=True,
-                 doc="columns of the LUT-based SP2 array (the resource split)"),
+            cols_knob("fixed_cols", "columns of the DSP-based fixed-point array"),
+            cols_knob("sp2_cols", "columns of the LUT-based SP2 array (the resource split)"),
             Knob("dataflow", "categorical", "os", choices=DATAFLOWS,
                  doc="output (os), weight (ws) or input (is) stationary, both arrays"),
         ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .base import DesignPoint, schemes_for
 from .formats import QuantScheme
-from .workload import LayerSpec, Workload
+from .workload import LayerSpec, Workload, layer_sum
 
 
 def check_row_bits(layer: LayerSpec, scheme: QuantScheme) -> None:
@@ -77,26 +77,16 @@ class Metrics:
 
     layers: tuple[LayerMetrics, ...]
 
-    @property
-    def weights(self) -> int:
-        return sum(l.weights for l in self.layers)
-
-    @property
-    def weight_bits(self) -> int:
-        return sum(l.weight_bits for l in self.layers)
+    weights = layer_sum("weights")
+    weight_bits = layer_sum("weight_bits")
 
     @property
     def avg_weight_bits(self) -> float:
         n = self.weights
         return self.weight_bits / n if n else 0.0
 
-    @property
-    def mac_bits(self) -> float:
-        return float(sum(l.mac_bits for l in self.layers))
-
-    @property
-    def term_pairs(self) -> float:
-        return float(sum(l.term_pairs for l in self.layers))
+    mac_bits = layer_sum("mac_bits", float)
+    term_pairs = layer_sum("term_pairs", float)
 
     def summary(self) -> dict[str, float]:
         return {"avg_weight_bits": self.avg_weight_bits, "mac_bits": self.mac_bits,

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from .array_core import (BRAM18_ASPECTS, BUFFER_RAMS, DATAFLOWS, DRAM_EFFICIENCY, RAM_BLOCK_BYTES,
                          URAM_ASPECTS, ZYNQ7_DDR3_BYTES_PER_S, ArrayConfig, ArrayModel, PEEnvelope,
-                         RowPart, array_layer_cost, array_resources, buffer_resources, clear_caches,
+                         RowPart, array_layer_cost, array_resources, buffer_resources, clear_caches, cols_knob,
                          clock_violation, fold_cycles, merge_costs, pe_envelope, price_parts, ram_blocks,
                          scalesim_cycles, spatio_temporal, sram_accesses)
 from .base import Knob
@@ -36,7 +36,7 @@ class SystolicModel(ArrayModel):
 
     def _extra_knobs(self) -> list[Knob]:
         return [
-            Knob("cols", "int", 16, low=1, high=512, log=True, doc="array columns (C)"),
+            cols_knob(),
             Knob("dataflow", "categorical", "os", choices=DATAFLOWS,
                  doc="output (os), weight (ws) or input (is) stationary"),
             Knob("pe_arith", "categorical", "dsp", choices=("dsp", "lut", "shift"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Knob
-from .array_core import ArrayConfig, ArrayModel
+from .array_core import ArrayConfig, ArrayModel, cols_knob
 
 
 class TermSerialModel(ArrayModel):
@@ -31,7 +31,7 @@ class TermSerialModel(ArrayModel):
                    "activation-term pair per cycle, cycles proportional to term pairs")
 
     def _extra_knobs(self) -> list[Knob]:
-        return [Knob("cols", "int", 16, low=1, high=512, log=True, doc="array columns (C)")]
+        return [cols_knob()]
 
     def _config(self, kv: Mapping[str, Any]) -> ArrayConfig:
         return self._base_config(kv, unit="termserial", cols=int(kv["cols"]), dataflow="os")

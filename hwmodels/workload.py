@@ -15,12 +15,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 if TYPE_CHECKING:
     import networkx as nx
 
 LAYER_KINDS = ("conv", "linear", "gemm")
+
+
+def layer_sum(attr: str, cast: Callable[[Any], Any] | None = None) -> property:
+    """A read-only property: the sum of ``attr`` over ``self.layers`` (``cast`` applied to the
+    total, e.g. ``float``). The totals of a workload, a hardware report and the complexity
+    metrics are all such sums."""
+    def total(self: Any) -> Any:
+        s = sum(getattr(layer, attr) for layer in self.layers)
+        return cast(s) if cast is not None else s
+
+    total.__name__ = attr
+    return property(total, doc=f"the layers' {attr}, summed")
 
 
 @dataclass(frozen=True)
@@ -160,13 +172,8 @@ class Workload:
                 return layer
         raise KeyError(f"layer {name!r} is not in workload {self.name!r}; layers: {', '.join(self.layer_names)}")
 
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
-    @property
-    def weights(self) -> int:
-        return sum(layer.weights for layer in self.layers)
+    macs = layer_sum("macs")
+    weights = layer_sum("weights")
 
     @classmethod
     def chain(cls, name: str, layers: Iterable[LayerSpec]) -> "Workload":

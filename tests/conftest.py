@@ -15,8 +15,23 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # Tests pin torch to one thread (subprocesses inherit it through the environment); a test that
-# measures threading sets its own count. Training also pins itself (dse.train.CPU_THREADS).
+# measures threading sets its own count. Training also pins itself (dse.training.CPU_THREADS).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def hw_only_toml(name: str, workload: str, *, trials: object = 3, objectives: str = '["latency_s", "lut"]',
+                 kinds: str = '["fixed"]', w_bits: str = "[4, 8]", device: str | None = "XC7Z045",
+                 study: str = "", space: str = "", hardware: str = "") -> str:
+    """The TOML text of a hardware-only study (``fidelity = "none"``: nothing trains), the kind
+    many tests search. Values are TOML text, inserted as given (so a caller may leave
+    ``str.format`` fields such as ``{trials}`` in them); ``study``/``space``/``hardware``: extra
+    lines of those sections; ``device=None``: no ``[hardware]`` section (the defaults)."""
+    text = (f'\n[study]\nname = "{name}"\nobjectives = {objectives}\nfidelity = "none"\ntrials = {trials}\n{study}'
+            f'[workload]\nname = "{workload}"\n'
+            f'[space]\nkinds = {kinds}\nw_bits = {w_bits}\na_bits = [8]\n{space}')
+    if device is not None:
+        text += f'[hardware]\nmodel = "systolic"\ndevice = "{device}"\n{hardware}'
+    return text
 
 
 def pytest_configure(config):

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import hw_only_toml  # tests/conftest.py: the hardware-only study TOML
 
 RUN = textwrap.dedent("""
     import json, sys
@@ -27,24 +28,7 @@ conv1, 34, 34, 3, 3, 3, 16, 1,
 conv2, 34, 34, 3, 3, 16, 32, 2,
 """
 
-CONFIG = """[study]
-name = "hw-only"
-objectives = ["latency_s", "lut"]
-fidelity = "none"
-trials = 3
-
-[workload]
-name = "{csv}"
-
-[space]
-kinds = ["fixed"]
-w_bits = [4, 8]
-a_bits = [8]
-
-[hardware]
-model = "systolic"
-device = "XC7Z045"
-"""
+CONFIG = hw_only_toml("hw-only", "{csv}")
 
 
 def run_commands(commands: list[list[str]], cwd) -> list[dict]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .options import FPGA_HINT, add_epochs, add_fpga, add_lr, add_seed, add_storage, add_study, add_torch_device, \
-    check_fpga, refuse_device
+from ..methods.allocate.spec import AllocationSpec
+from .options import FPGA_HINT, add_cache_dir, add_epochs, add_fpga, add_lr, add_run_output, add_seed, add_setting, \
+    add_storage, add_study, add_torch_device, add_workload_arg, check_fpga, note, refuse_device
 from .workload import add_option_argument, parse_options
 
 
@@ -27,28 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bit-serial accelerator's latency follows). The plan (fixed point, per-filter widths) is then "
         "fine-tuned from the FP32 model exactly like a searched point, priced on the bit-serial model and, "
         "with --storage and --study, recorded as a trial of that study (created when absent).")
-    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
-                   "module.path:function")
-    p.add_argument("--metric", required=True, choices=("size", "macbits", "cycles"),
-                   help="penalised cost: size = weights x bits, macbits = MACs x bits (per filter), cycles = "
-                   "MACs x bits with output pixels padded to the bit-serial array's rows (an extension)")
-    p.add_argument("--target", required=True, type=float, metavar="BITS",
-                   help="budget in average bits: per weight (size), per MAC (macbits) or per padded MAC "
-                   "(cycles); 4 = the cost of a uniform 4-bit network")
-    add_epochs(p, default=10, help="allocation training epochs (default 10)")
-    p.add_argument("--bits-min", type=int, default=2, help="smallest width, sign included (default 2)")
-    p.add_argument("--bits-max", type=int, default=8, help="largest width, sign included (default 8)")
-    p.add_argument("--a-bits", type=int, default=8, help="activation bits of every layer (default 8)")
-    p.add_argument("--array-rows", type=int, default=16,
-                   help="--metric cycles: rows of the bit-serial array (its 'rows' knob, default 16)")
-    p.add_argument("--granularity", choices=("filter", "layer"), default="filter",
-                   help="one width per filter (output channel, default) or per layer")
-    p.add_argument("--penalty", type=float, default=1.0, help="lambda, per bit over the target (default 1)")
-    add_lr(p, help="weights' learning rate, Adam (default 1e-3)")
-    p.add_argument("--quant-lr", type=float, default=0.05,
-                   help="learning rate of log step / log range per learned width, SGD (default 0.05)")
-    p.add_argument("--first-last", choices=("learn", "fixed8"), default="learn",
-                   help="learn every layer (default) or pin the first and last at W8A8")
+    add_workload_arg(p)
+    # the AllocationSpec settings, declared once in dse/methods/allocate/spec.py
+    add_setting(p, AllocationSpec, "metric", required=True, default=None, choices=True)
+    add_setting(p, AllocationSpec, "target", required=True, default=None, metavar="BITS")
+    add_epochs(p, AllocationSpec)
+    for name in ("bits_min", "bits_max", "a_bits", "array_rows"):
+        add_setting(p, AllocationSpec, name)
+    add_setting(p, AllocationSpec, "granularity", choices=True)
+    add_setting(p, AllocationSpec, "penalty")
+    add_lr(p, AllocationSpec)
+    add_setting(p, AllocationSpec, "quant_lr")
+    add_setting(p, AllocationSpec, "first_last", choices=True)
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="fine-tune epochs of the evaluation, as a search trial (default 2; an existing "
                    "study's own budget applies)")
@@ -58,30 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_study(p, help="study name (created when absent: objectives accuracy + latency_s on the bit-serial model)")
     p.add_argument("--plan-out", metavar="PLAN.json", help="write the plan (dse finetune --plan reads it)")
     add_seed(p, help="random seed (an existing study's applies)")
-    p.add_argument("--cache-dir", metavar="DIR", help="pre-training cache (default: $DSE_CACHE_DIR, else "
-                   "~/.cache/dse)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1)")
+    add_cache_dir(p)
     add_torch_device(p, "--train-device")
-    p.add_argument("--json", action="store_true",
-                   help="print {accuracy, avg_weight_bits, mac_bits, latency_s, ...} as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    add_run_output(p, json_help="print {accuracy, avg_weight_bits, mac_bits, latency_s, ...} as JSON")
     add_option_argument(p)
     p.set_defaults(func=cmd_allocate)
 
 
-def _note(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
-        print(text, file=sys.stderr)
+#: the AllocationSpec fields given as options (the rest keep the spec's defaults)
+SPEC_OPTIONS = ("metric", "target", "granularity", "bits_min", "bits_max", "a_bits", "epochs", "lr", "quant_lr",
+                "penalty", "first_last", "array_rows")
 
 
 def spec_from_args(args: argparse.Namespace):
     """An AllocationSpec; each mistake a UserError naming the option."""
-    from ..methods.allocate import AllocationSpec
-
-    given = {"metric": args.metric, "target": args.target, "granularity": args.granularity,
-             "bits_min": args.bits_min, "bits_max": args.bits_max, "a_bits": args.a_bits, "epochs": args.epochs,
-             "lr": args.lr, "quant_lr": args.quant_lr, "penalty": args.penalty, "first_last": args.first_last,
-             "array_rows": args.array_rows}
+    given = {name: getattr(args, name) for name in SPEC_OPTIONS}
     try:
         return AllocationSpec(**given)
     except ValueError as e:
@@ -122,7 +103,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         raise UserError(f"--target: {spec.target:g} average bits is above the largest reachable {high:.4g} (every "
                         f"learned filter at --bits-max = {spec.bits_max}), so the penalty would never act; give a "
                         f"target in [{low:.4g}, {high:.4g}]")
-    _note(args, f"allocating {args.workload}: {spec.metric} <= {spec.target:g} average bits, widths "
+    note(args, f"allocating {args.workload}: {spec.metric} <= {spec.target:g} average bits, widths "
                 f"{spec.bits_min}..{spec.bits_max} per {spec.granularity}, {spec.epochs} epochs ...")
     try:
         run = run_allocation(args.workload, spec, args.seed, storage=args.storage, study=args.study,

@@ -20,18 +20,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hwmodels.arith import LANE_UNIT as _lane_units
-from hwmodels.rtl.lanes import FAMILIES as _rtl_families
-
 from ..errors import UserError
 
 #: widths ``dse hw lanes`` lists (the search range's common widths)
 LANE_W = (2, 3, 4, 5, 6, 8)
 LANE_A = (2, 4, 8)
-#: (JSON unit, kind, model unit) in listing order: the generated lane families a model unit prices
-LANE_FAMILIES = tuple((unit, kind, model) for unit, kind in _rtl_families
-                      for model, json_unit in _lane_units.items() if json_unit == unit)
 CHECK_LIMIT = 0.20
+
+
+def lane_families() -> tuple[tuple[str, str, str], ...]:
+    """(JSON unit, kind, model unit) in listing order: the generated lane families a model unit
+    prices (read on use: the parser build stays free of hwmodels.arith and hwmodels.rtl)."""
+    from hwmodels.arith import LANE_UNIT
+    from hwmodels.rtl.lanes import FAMILIES
+
+    return tuple((unit, kind, model) for unit, kind in FAMILIES for model, json_unit in LANE_UNIT.items()
+                 if json_unit == unit)
 
 
 def register_lanes(hsub: argparse._SubParsersAction) -> None:
@@ -160,7 +164,7 @@ def lane_list(family: str) -> list[dict]:
 
     gen = {"xc7": "DSP48E1", "xcup": "DSP48E2"}[family]
     out = []
-    for unit, kind, model_unit in LANE_FAMILIES:
+    for unit, kind, model_unit in lane_families():
         # a lane of a level-set format (pow2, sp2) holds its own codes; the others a fixed-point weight
         fmt = get_format(kind) if kind in kinds() else None
         own_codes = fmt is not None and not fmt.uniform and not fmt.row_mixed

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 
 from ..errors import UserError
-from .options import FPGA_HINT, add_epochs, add_fpga, add_lr, add_seed, add_torch_device, check_fpga, refuse_device
+from .options import FPGA_HINT, add_cache_dir, add_epochs, add_fpga, add_lr, add_run_output, add_seed, \
+    add_torch_device, add_workload_arg, check_fpga, note, refuse_device
 from .workload import add_option_argument, parse_options
 
 
@@ -23,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the accuracy of all-fixed, all-SP2 and mixed plans after the same fine-tune, and the modelled "
         "throughput of the mixed design (hetero model) against the DSP-only design (systolic model, every DSP "
         "slice) on the same device.")
-    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
-                   "module.path:function")
+    add_workload_arg(p)
     add_fpga(p, default="XC7Z020")
     refuse_device(p, FPGA_HINT)
     p.add_argument("--bits", type=int, default=4, help="weight bits of every layer, sign included (default 4)")
@@ -35,12 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_lr(p, help="fine-tune learning rate (default 1e-3)")
     add_seed(p)
     p.add_argument("--hw-only", action="store_true", help="price the designs only (no fine-tunes)")
-    p.add_argument("--cache-dir", metavar="DIR", help="pre-training cache (default: $DSE_CACHE_DIR, else "
-                   "~/.cache/dse)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1)")
+    add_cache_dir(p)
     add_torch_device(p, "--train-device")
-    p.add_argument("--json", action="store_true", help="print the result as a JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    add_run_output(p, json_help="print the result as a JSON object")
     add_option_argument(p)
     p.set_defaults(func=cmd_msq)
 
@@ -75,8 +71,7 @@ def cmd_msq(args: argparse.Namespace) -> int:
     else:
         if not bundle.has_data:
             raise UserError(f"workload {bundle.name!r} is shape-only (no data): use --hw-only")
-        if not args.quiet:
-            print(f"fine-tuning {bundle.name} at {args.bits} bits: all-fixed, all-SP2, mixed ...", file=sys.stderr)
+        note(args, f"fine-tuning {bundle.name} at {args.bits} bits: all-fixed, all-SP2, mixed ...")
         out = compare(bundle, args.fpga, args.bits, a_bits, args.epochs, args.seed, args.rows, lr=args.lr,
                       train_device=args.torch_device, cache_dir=args.cache_dir, threads=args.threads,
                       progress=not args.quiet).to_dict()

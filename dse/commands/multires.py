@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserError
 from ..config import DEFAULT_MULTIRES_BUDGETS, MULTIRES_KIND, MultiresConfig
-from .options import TORCH_DEVICE_HINT, add_epochs, add_lr, add_seed, add_setting, add_torch_device, refuse_device
+from .options import TORCH_DEVICE_HINT, add_cache_dir, add_epochs, add_lr, add_run_output, add_seed, add_setting, \
+    add_torch_device, add_workload_arg, note, refuse_device
 from .workload import add_option_argument, parse_options
 
 DEFAULT_BUDGETS = ",".join(f"{a}:{k}" for a, k in DEFAULT_MULTIRES_BUDGETS)
@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "budget. Saves one checkpoint and prints, per budget, the multi-resolution accuracy next to a model "
         "trained at that budget alone (the same epochs, optimizer and data order), term pairs per MAC and the "
         "termserial model's latency.")
-    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
-                   "module.path:function")
+    add_workload_arg(p)
     # the [multires] settings, declared once in dse.config
     add_setting(p, MultiresConfig, "budgets", default=DEFAULT_BUDGETS, metavar="A:K,...",
                 help=f"comma-separated a:k budgets, two or more (default: the paper's {DEFAULT_BUDGETS})")
@@ -49,22 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     add_setting(p, MultiresConfig, "checkpoint", metavar="PATH",
                 help="checkpoint file to write (or reuse when it matches); default: the cache")
-    p.add_argument("--cache-dir", metavar="DIR", help="cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
+    add_cache_dir(p, help="cache")
     p.add_argument("--rebuild", action="store_true", help="train again even when a matching checkpoint exists")
     p.add_argument("--no-individual", action="store_true",
                    help="skip the individually trained models (only the checkpoint is wanted)")
     add_torch_device(p)
     refuse_device(p, TORCH_DEVICE_HINT)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads while training (default 1; 0: torch's)")
-    p.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
+    add_run_output(p, json_help="print the rows as a JSON list of objects")
     add_option_argument(p)
     p.set_defaults(func=cmd_multires)
-
-
-def _note(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
-        print(text, file=sys.stderr)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -112,17 +104,17 @@ def cmd_multires(args: argparse.Namespace) -> int:
     costs = resolution_costs(bundle.spec, spec)
     target = args.checkpoint or checkpoint_path(bundle, spec, args.seed, args.cache_dir)
     if args.rebuild or not Path(target).expanduser().exists():
-        _note(args, f"training {bundle.name} at {len(spec.budgets)} resolutions ({spec.epochs} epochs, "
+        note(args, f"training {bundle.name} at {len(spec.budgets)} resolutions ({spec.epochs} epochs, "
                     f"teacher {spec.budgets[spec.teacher]}) ...")
     ckpt = train_multires(bundle, spec, args.seed, cache_dir=args.cache_dir, path=args.checkpoint,
                           device=args.torch_device, progress=not args.quiet, rebuild=args.rebuild, threads=args.threads)
     if ckpt.note:
-        _note(args, ckpt.note)
+        note(args, ckpt.note)
     individual: list[Optional[Any]] = [None] * len(spec.budgets)
     individual_s = 0.0
     if not args.no_individual:
         for i, b in enumerate(spec.budgets):
-            _note(args, f"training budget {b} alone ({i + 1}/{len(spec.budgets)}) ...")
+            note(args, f"training budget {b} alone ({i + 1}/{len(spec.budgets)}) ...")
             t0 = time.perf_counter()
             individual[i] = train_individual(bundle, spec, i, args.seed, cache_dir=args.cache_dir,
                                              device=args.torch_device, progress=not args.quiet, threads=args.threads)

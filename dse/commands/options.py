@@ -10,6 +10,7 @@ with a one-line hint naming the new spelling for that command (:func:`refuse_dev
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import MISSING, fields
 from typing import Any, Optional
 
@@ -42,10 +43,11 @@ def _show(v: Any) -> str:
 
 def add_setting(parser: Any, cls: type, name: str, *flags: str, default: Any = _UNSET, help: Optional[str] = None,
                 dest: Optional[str] = None, metavar: Optional[str] = None, default_text: Optional[str] = None,
-                required: bool = False) -> argparse.Action:
+                required: bool = False, choices: bool = False) -> argparse.Action:
     """An option for field ``name`` of config class ``cls``: its type from the constraint, its
     default from the field (``default=None``: "not given", e.g. to override a config), its help
-    from the field's doc (``help`` replaces it) with the choices and default appended."""
+    from the field's doc (``help`` replaces it) with the choices and default appended.
+    ``choices=True``: argparse itself refuses a value outside a ``Choice`` ("invalid choice")."""
     f = _field(cls, name)
     c = f.metadata.get("constraint")
     if default is _UNSET:
@@ -64,6 +66,8 @@ def add_setting(parser: Any, cls: type, name: str, *flags: str, default: Any = _
         kw["metavar"] = metavar
     if required:
         kw["required"] = True
+    if choices and isinstance(c, Choice):
+        kw["choices"] = tuple(c.allowed)
     action = parser.add_argument(*(flags or (flag_of(cls, name),)), **kw)
     action.setting = (cls, name)  # type: ignore[attr-defined]
     return action
@@ -133,6 +137,32 @@ class _RefuseDevice(argparse.Action):
         parser.error(f"--device is ambiguous now; {self.hint}")
 
 
+def add_workload_arg(parser: Any) -> argparse.Action:
+    """The positional ``WORKLOAD`` of the training commands."""
+    return parser.add_argument("workload", metavar="WORKLOAD",
+                               help="a workload name (see 'dse workload list') or module.path:function")
+
+
+def add_cache_dir(parser: Any, help: str = "pre-training cache") -> argparse.Action:
+    return parser.add_argument("--cache-dir", metavar="DIR",
+                               help=f"{help} (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
+
+
+def add_run_output(parser: Any, json_help: str = "print the result as JSON",
+                   quiet_help: str = "no progress bar or notes; only the result") -> None:
+    """``--threads N`` (CPU threads while training), ``--json`` and ``--quiet`` (see :func:`note`)."""
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads while training (default 1; 0: torch's default)")
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+
+
+def note(args: argparse.Namespace, text: str) -> None:
+    """A progress note on stderr, unless ``--quiet``."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
 #: the hints for the old ``--device``: what it meant in each kind of command
 TORCH_DEVICE_HINT = "use --torch-device cpu|cuda|auto"
 FPGA_HINT = ("use --fpga PART for the FPGA part, e.g. --fpga XC7Z020 (--part is the same); training runs on "
@@ -145,6 +175,6 @@ def refuse_device(parser: Any, hint: str) -> None:
     parser.add_argument("--device", action=_RefuseDevice, hint=hint, dest="_refused_device", default=None)
 
 
-__all__ = ["FPGA_HINT", "TORCH_DEVICE_HINT", "FieldError", "add_epochs", "add_fpga", "add_lr",
-           "add_seed", "add_setting", "add_storage", "add_study", "add_torch_device", "check_fpga", "check_setting",
-           "flag_of", "refuse_device"]
+__all__ = ["FPGA_HINT", "TORCH_DEVICE_HINT", "FieldError", "add_cache_dir", "add_epochs", "add_fpga", "add_lr",
+           "add_run_output", "add_seed", "add_setting", "add_storage", "add_study", "add_torch_device",
+           "add_workload_arg", "check_fpga", "check_setting", "flag_of", "note", "refuse_device"]

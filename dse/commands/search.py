@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", help="HTML report path (default reports/<study>.html)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report and exports")
     p.add_argument("--dry-run", action="store_true", help="print the resolved space, the pre-flight feasibility "
-                   "estimate and the expected cost, then stop; creates nothing (dse/preflight.py)")
+                   "estimate and the expected cost, then stop; creates nothing (dse/study/preflight.py)")
     p.add_argument("--force", action="store_true", help="search even when the pre-flight finds almost no "
                    "feasible design")
     p.set_defaults(func=cmd_search)
@@ -183,17 +183,22 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
               f"({'cached' if pre.from_cache else f'trained in {pre.time_s:.1f} s'})", file=sys.stderr)
     deadline = time.time() + cfg.timeout_s if cfg.timeout_s else None
     t0 = time.time()
-    if args.jobs == 1:
-        from ..study.progress import Progress
+    from ..study.progress import Progress
 
-        progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions,
-                            study=study)
-        try:
-            run_worker(handle, resolved, target, deadline, on_trial=progress, start_trials=start_trials)
-        finally:
-            progress.close()
-    else:
-        run_processes(handle.url, cfg.name, args.jobs, cfg.seed, deadline, target, start_trials)
+    progress = Progress(target, done_before, list(cfg.objectives), not quiet, directions=cfg.directions,
+                        study=study)
+
+    def worker0() -> None:  # this process is worker 0: already started up, config resolved
+        run_worker(handle, resolved, target, deadline, on_trial=progress, start_trials=start_trials)
+
+    try:
+        if args.jobs == 1:
+            worker0()
+        else:
+            run_processes(handle.url, cfg.name, args.jobs, cfg.seed, deadline, target, start_trials,
+                          in_process=worker0, resolved=resolved)
+    finally:
+        progress.close()
     return _finish(study, handle, cfg.name, time.time() - t0, args)
 
 

@@ -12,23 +12,18 @@ from typing import Any
 
 from ..config import FinetuneBudget, FinetuneConfig, StudyConfig
 from ..errors import UserError
-from .options import (TORCH_DEVICE_HINT, add_epochs, add_lr, add_seed, add_setting, add_torch_device,
-                      check_setting, refuse_device)
+from .options import (TORCH_DEVICE_HINT, add_cache_dir, add_epochs, add_lr, add_run_output, add_seed, add_setting,
+                      add_torch_device, add_workload_arg, check_setting, note, refuse_device)
 from .workload import add_option_argument, parse_options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workload", metavar="WORKLOAD", help="a workload name (see 'dse workload list') or "
-                   "module.path:function")
+    add_workload_arg(p)
     add_seed(p)
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="pre-training cache (default: $DSE_CACHE_DIR, else ~/.cache/dse)")
+    add_cache_dir(p)
     add_torch_device(p)
     refuse_device(p, TORCH_DEVICE_HINT)
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads while training (default 1; 0: torch's default)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or notes; only the result")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_output(p)
     add_option_argument(p)
 
 
@@ -102,11 +97,6 @@ def _threads(args: argparse.Namespace) -> int:
     return args.threads
 
 
-def _note(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
-        print(text, file=sys.stderr)
-
-
 def _pct(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
 
@@ -123,12 +113,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                         "it serves hardware-only studies")
     path = cache_path(bundle, args.seed, args.epochs, args.cache_dir)
     if args.rebuild or not path.exists():
-        _note(args, f"pre-training {bundle.name} (seed {args.seed}, "
+        note(args, f"pre-training {bundle.name} (seed {args.seed}, "
                     f"{args.epochs or bundle.pretrain_epochs} epochs) ...")
     pre = pretrain(bundle, args.seed, args.epochs, cache_dir=args.cache_dir, device=args.torch_device,
                    progress=not args.quiet, rebuild=args.rebuild, threads=_threads(args))
     if pre.note:
-        _note(args, pre.note)
+        note(args, pre.note)
     if args.json:
         print(json.dumps({"workload": pre.workload, "seed": pre.seed, "epochs": pre.epochs,
                           "float_accuracy": pre.float_accuracy, "path": pre.path, "from_cache": pre.from_cache,
@@ -207,7 +197,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             raise UserError("--qonnx: the plan quantizes no layer; nothing to export")
     kept: list = []
     if bundle.has_data and not cache_path(bundle, args.seed, args.pretrain_epochs, args.cache_dir).exists():
-        _note(args, f"pre-training {bundle.name} first (seed {args.seed}, "
+        note(args, f"pre-training {bundle.name} first (seed {args.seed}, "
                     f"{args.pretrain_epochs or bundle.pretrain_epochs} epochs; cached for later runs) ...")
     try:
         result = finetune(bundle, plan, budget, seed=args.seed, device=args.torch_device, progress=not args.quiet,
@@ -243,5 +233,5 @@ def _write_qonnx(model: Any, bundle: Any, plan: Any, path: Path, args: argparse.
                                metadata=meta)
     except ExportError as e:
         raise UserError(f"--qonnx: {e}") from None
-    _note(args, f"QONNX -> {summary.path} ({len(summary.layers)} quantized layers, {summary.quant_nodes} Quant + "
+    note(args, f"QONNX -> {summary.path} ({len(summary.layers)} quantized layers, {summary.quant_nodes} Quant + "
                 f"{summary.threshold_nodes} MultiThreshold nodes)")

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from hwmodels.formats import MAX_BITS, MIN_BITS
 
 from ..metrics import METRICS, names as metric_names
+from .fidelities import allowed_fidelities
 from .finetune import FinetuneConfig
 from .hardware import HardwareConfig
 from .multires import MultiresConfig
@@ -24,7 +25,6 @@ CAP_METRICS = metric_names(cap=True)
 MAXIMIZE = frozenset(n for n, m in METRICS.items() if m.maximize)
 HW_ONLY_OBJECTIVES = tuple(o for o in OBJECTIVES if METRICS[o].source != "training")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
-FIDELITIES = ("finetune", "multires", "none")
 CAP_RE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -101,7 +101,7 @@ class StudyConfig:
     timeout_s: float | None = setting(None, Num(0.0, strict_low=True), "stop starting trials after this many "
                                                                        "seconds", toml=["study.timeout_s"],
                                       cli="--timeout")
-    fidelity: str = setting("finetune", Choice(lambda: FIDELITIES), "how candidates are scored: finetune, "
+    fidelity: str = setting("finetune", Choice(allowed_fidelities), "how candidates are scored: finetune, "
                                                                     "multires or none (hardware only)",
                             toml=["study.fidelity"])
     baselines: tuple[int, ...] = setting((8, 4), ListOf(Int(MIN_BITS, MAX_BITS), nonempty=False),

@@ -104,12 +104,14 @@ class _LsqFakeQuant(torch.autograd.Function):
     def backward(ctx, grad):  # type: ignore[override]
         t, q, a, e = ctx.saved_tensors
         lo_open, hi_open = _open_bounds(ctx.lo, 1.0, t.dtype)
-        gt = torch.ops.aten.hardtanh_backward(grad * a, t, lo_open, hi_open)  # clamp's backward
+        gt = grad * a  # clamp's backward, in place (elementwise, same values as out of place)
+        torch.ops.aten.hardtanh_backward.grad_input(gt, t, lo_open, hi_open, grad_input=gt)
         gx = gt / a if ctx.needs_input_grad[0] else None
         galpha = None
         if ctx.needs_input_grad[1]:
-            # mul's and div's gradients for the clip, summed to its shape; -sum(v) == sum(-v)
-            ga = (grad * q).sum_to_size(a.shape) + -(gt * (t / a)).sum_to_size(a.shape)
+            # mul's and div's gradients for the clip, summed to its shape; -sum(v) == sum(-v),
+            # and A + -B == A - B exactly; gt * (t / a) computed in (t / a)'s own tensor
+            ga = (grad * q).sum_to_size(a.shape) - torch.div(t, a).mul_(gt).sum_to_size(a.shape)
             ga = ga.reshape(e.shape)
             if ctx.on_numpy:  # clamp_min's, abs's and the LSQ factor's backward, as below
                 e_np, f = e.numpy(), ctx.factor
@@ -298,15 +300,16 @@ class ActQuantizer(nn.Module):
         signed = bool(self.signed)
         b = self.scheme.a_bits
         n = 2 ** (b - 1) - 1 if signed else 2 ** b - 1
-        per_item = x[0].numel() if x.ndim > 1 else x.numel()
+        per_item = math.prod(x.shape[1:]) if x.ndim > 1 else x.numel()
         return lsq_fake_quant(x, self.alpha, 1.0 / math.sqrt(per_item * n), -1.0 if signed else 0.0,
                               functools.partial(self._quant_n, n=n))
 
     def _quant_n(self, c: torch.Tensor, n: int) -> torch.Tensor:
-        q = torch.round(c.detach() * n)
+        q = c.detach() * n
+        q.round_()  # (in place in the product's new tensor: the values of torch.round(c * n))
         if self.scheme.a_term_budget is not None:
             return _per_value_terms(q, self.scheme.a_term_budget, self.scheme.term_encoding, n)
-        return q / n
+        return q.div_(n)
 
 
 def fake_quantize(x: torch.Tensor, scheme: QuantScheme, alpha: torch.Tensor | float | None = None,

@@ -216,6 +216,14 @@ def _per_value_table(vbits: int, encoding: str, budget: int, dtype: torch.dtype,
     return out / divisor if divisor is not None else out
 
 
+@functools.lru_cache(maxsize=64)
+def _field_prefixes(w: int, n_pos: int, device: str) -> torch.Tensor:
+    """int64 ``sum(2**(w q) for q <= p)`` for p = 0 .. n_pos - 1 (sorted): the packed word
+    with a 1 in each of the fields 0..p."""
+    return torch.tensor([sum(1 << (w * q) for q in range(p + 1)) for p in range(n_pos)], dtype=torch.int64,
+                        device=device)
+
+
 def _table_mode(n_pos: int, max_terms: int, g: int) -> tuple[int, bool, int]:
     """Counter field width, whether the per-group step runs on packed fields (SWAR), and
     planes per int64 word. Packed needs fields holding a group's whole digit count below a
@@ -288,9 +296,9 @@ def _table_groups(idx0: torch.Tensor, k: Union[int, torch.Tensor], codes: torch.
     k_all = min(k, most) if isinstance(k, int) else k.clamp(max=most)  # more than `most` = keep all
     if swar:
         # suffix sums over planes, all fields at once: field p = digits in planes >= p
-        s = cums[0][:, -1].clone()  # (cums[0] is overwritten below)
+        s = cums[0][:, -1] if n_pos > 1 else cums[0][:, -1].clone()  # (cums[0] is overwritten below)
         step = 1
-        while step < n_pos:
+        while step < n_pos:  # (each step makes a new tensor)
             s = s + (s >> (w * step))
             step <<= 1
         ones = sum(1 << (w * p) for p in range(n_pos))
@@ -299,12 +307,12 @@ def _table_groups(idx0: torch.Tensor, k: Union[int, torch.Tensor], codes: torch.
             h = s + (((1 << (w - 1)) - 1 - min(k, most - 1)) * ones)
         else:
             h = s + ((1 << (w - 1)) - 1 - k.clamp(max=most - 1)) * ones
-        over = (h >> (w - 1)) & ones  # fields 0..p* hold 1, so log2(over) is in [w p*, w p* + 0.42]
-        # (+0.5 absorbs float32 rounding and log2's last-bit error; over = 0 gives p* = -1)
-        pstar = torch.floor((torch.log2(over.to(torch.float32).clamp_(min=0.5)) + 0.5) / w).to(torch.int64)
+        over = (h >> (w - 1)) & ones  # fields 0..p* hold 1 (s_p does not grow with p), the rest 0
+        # so over is 0 (p* = -1: nothing cut) or _field_prefixes[p*]; p* clamped to >= 0 is its
+        # bucket (one op for what floor(log2(over) / w) took seven)
         # (k >= most is compared as most - 1: then p* is a plane holding every digit left and
         # r below equals its whole count, so nothing is dropped either)
-        pc = pstar.clamp_(min=0)
+        pc = torch.bucketize(over, _field_prefixes(w, n_pos, str(idx0.device)))
         above = (s >> (w * (pc + 1))) & fm  # digits strictly above plane p*
         shift = w * pc
         field = cums[0].bitwise_and_((fm << shift)[:, None])

@@ -11,9 +11,8 @@ from typing import Any, Optional
 
 import optuna
 
-#: the study user attribute written by ``dse validate`` (dse.commands.validate.VALIDATION_ATTR)
-ATTR = "rtl_validation"
-RESOURCES = ("lut", "ff", "dsp", "bram18")
+from ..record import StudyRecord
+from ..validation import RESOURCES, VALIDATION_ATTR
 
 
 def validation_data(study: optuna.Study, pareto: Optional[list[int]] = None) -> dict[str, Any]:
@@ -24,7 +23,7 @@ def validation_data(study: optuna.Study, pareto: Optional[list[int]] = None) -> 
     ``outputs_match``, and per resource ``model``/``synth``/``error`` (``None`` where not
     synthesized). ``pareto``: the current front; rows of trials no longer on it keep
     ``on_front = False``."""
-    raw = study.user_attrs.get(ATTR) or {}
+    raw = StudyRecord.get(study, VALIDATION_ATTR) or {}
     front = set(pareto) if pareto is not None else None
     rows = []
     for key in sorted(raw, key=lambda k: int(k) if str(k).isdigit() else -1):

@@ -6,14 +6,13 @@ may stop a trainer early; ``result`` carries ``accuracy``, ``float_accuracy``, `
 ``aborted``, ``reason``, ``diverged`` and a ``to_dict()``, like
 :class:`~dse.training.FinetuneResult`).
 
-``finetune`` (the core: a short quantization-aware fine-tune from the cached FP32 weights) is
-defined here. A method above the study registers its scorer by a ``"module:attribute"`` path,
-imported on first use the way an entry point is loaded, so the study never imports a method:
-``multires`` is the multi-resolution checkpoint screen of ``dse/methods/multires/score.py``.
-``none`` (hardware only) is no fidelity: a study with it never trains.
-
-The config (``study.fidelity``, ``dse/config/study.py`` ``FIDELITIES``) sits below the study
-and cannot read this table; tests/dse/test_training_loop.py keeps the two equal.
+The names live in one table below the config, :data:`dse.config.fidelities.REGISTRY`, read
+from the ``dse.fidelities`` entry-point group (pyproject.toml declares the built-ins as a
+plug-in declares its own), so a TOML file may name a plug-in's fidelity. A factory registered
+by path is imported on first use, so the study never imports a method: ``finetune`` (the core:
+a short quantization-aware fine-tune from the cached FP32 weights) is defined here, ``multires``
+is the multi-resolution checkpoint screen of ``dse/methods/multires/score.py``. ``none``
+(hardware only) is no fidelity: a study with it never trains.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any, Callable, Union
 
 from hwmodels import DesignPoint
 
+from ..config.fidelities import registry
 from ..errors import UserError
 
 Scorer = Callable[[DesignPoint, Callable[[int, float], Any]], Any]
@@ -44,10 +44,8 @@ def finetune_fidelity(resolved: Any) -> Scorer:
     return score
 
 
-_REGISTRY: dict[str, Union[FidelityFactory, str]] = {
-    "finetune": finetune_fidelity,
-    "multires": "dse.methods.multires.score:multires_score_fn",
-}
+#: the registry of dse/config/fidelities.py (the same dict; entry points read in)
+_REGISTRY: dict[str, Union[FidelityFactory, str]] = registry()
 
 
 def register_fidelity(name: str, factory: Union[FidelityFactory, str], *, replace: bool = False) -> None:

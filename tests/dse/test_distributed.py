@@ -135,3 +135,71 @@ def _kill_mid_trial(p, storage: str, name: str) -> None:
             return
         assert p.poll() is None, p.communicate()
     raise AssertionError("never saw a running trial after two completed ones")
+
+
+
+@pytest.mark.slow
+def test_search_jobs_2_runs_worker_0_in_the_search_process(tmp_path, fixture_env):
+    """`dse search --jobs 2` runs worker 0 in its own process (already started up) and spawns
+    the other: exactly the budget, both ran trials, no point evaluated twice."""
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text("""
+[study]
+name = "jobs2"
+objectives = ["accuracy", "avg_weight_bits"]
+trials = 6
+baselines = []
+[workload]
+name = "tiny_workload:slow_workload"
+[space]
+kinds = ["fixed"]
+w_bits = [2, 3, 4, 5, 6, 8]
+a_bits = [4, 8]
+first_last = "search"
+[hardware]
+model = "systolic"
+device = "XCVU9P"
+search = []
+[finetune]
+epochs = 1
+""")
+    storage = str(tmp_path / "runs" / "j.journal")
+    p = dse("search", str(cfg), "--storage", storage, "--jobs", "2", "--quiet", "--no-report", env=fixture_env,
+            cwd=tmp_path)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    trials = optuna.load_study(study_name="jobs2", storage=open_storage(storage).storage).get_trials()
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    pids = {t.user_attrs["worker"]["pid"] for t in trials}
+    assert len(pids) == 2 and p.pid in pids, pids
+    evaluated = [t.user_attrs["point_key"] for t in trials if "duplicate_of" not in t.user_attrs]
+    assert len(evaluated) == len(set(evaluated)), "an identical point was evaluated twice"
+
+
+@pytest.mark.slow
+def test_spawned_workers_of_a_hardware_only_study_use_the_parents_resolved_config(tmp_path):
+    """`run_processes(resolved=...)` hands a hardware-only study's resolved config to the
+    spawned workers (no re-trace, no torch import there): they sample the space they were
+    given, here one whose device differs from the stored config's, and still run exactly the
+    budget without evaluating a point twice."""
+    import tomllib
+    from dataclasses import replace
+
+    from dse.config import parse_config
+    from dse.study import open_study, resolve
+    from dse.study.launch import run_processes
+
+    raw = tomllib.loads(HW_STUDY)
+    cfg = replace(parse_config(raw), trials=30, name="handed")
+    handle = open_storage(str(tmp_path / "h.journal"))
+    open_study(handle, cfg, raw, resolve(cfg))
+    other = resolve(replace(cfg, hardware=replace(cfg.hardware, device="XCZU9EG")))
+    run_processes(handle.url, "handed", 2, cfg.seed, None, 30, resolved=other)
+    trials = optuna.load_study(study_name="handed", storage=handle.storage).get_trials()
+    assert sorted(t.number for t in trials) == list(range(30))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    spawned = [t for t in trials if t.user_attrs["worker"]["pid"] != os.getpid()]
+    assert spawned and {t.user_attrs["point"]["hardware"]["device"] for t in spawned} == {"XCZU9EG"}
+    evaluated = [t.user_attrs["point_key"] for t in trials if "duplicate_of" not in t.user_attrs]
+    assert len(evaluated) == len(set(evaluated))

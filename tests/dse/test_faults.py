@@ -27,28 +27,13 @@ from dse.storage import open_storage
 from dse.study import counted_trials, open_study, resolve, run_worker
 
 from cli_harness import run_inprocess
+from conftest import hw_only_toml  # tests/conftest.py: the hardware-only study TOML
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-HW_TOML = """
-[study]
-name = "faulty"
-objectives = ["latency_s", "lut"]
-fidelity = "none"
-trials = {trials}
-[workload]
-name = "resnet18"
-[space]
-kinds = ["fixed", "sp2"]
-w_bits = [4, 8]
-a_bits = [8]
-shared = true
-[hardware]
-model = "systolic"
-device = "XCVU9P"
-search = ["rows", "cols", "dataflow"]
-ranges = {{rows = [4, 64], cols = [4, 64]}}
-"""
+HW_TOML = hw_only_toml("faulty", "resnet18", trials="{trials}", kinds='["fixed", "sp2"]', space="shared = true\n",
+                       device="XCVU9P", hardware='search = ["rows", "cols", "dataflow"]\n'
+                                                 "ranges = {{rows = [4, 64], cols = [4, 64]}}\n")  # .format(trials=N)
 
 
 def _limit(nbytes: int | None):

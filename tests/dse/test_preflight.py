@@ -16,30 +16,12 @@ from dse.storage import open_storage
 from dse.config import parse_config
 from dse.study import named_constraints, resolve
 from dse import preflight
+from conftest import hw_only_toml  # tests/conftest.py: the hardware-only study TOML
 
 #: hardware-only digits study whose array (rows x cols up to 256 x 256) mostly overflows a
 #: Zynq-7010's 80 DSP slices
-TOO_BIG = """
-[study]
-name = "too-big"
-objectives = ["latency_s", "lut"]
-fidelity = "none"
-trials = 5
-
-[workload]
-name = "digits"
-
-[space]
-kinds = ["fixed"]
-w_bits = [4, 8]
-a_bits = [8]
-
-[hardware]
-model = "systolic"
-device = "XC7Z010"
-search = ["rows", "cols"]
-ranges = {rows = [16, 256], cols = [16, 256]}
-"""
+TOO_BIG = hw_only_toml("too-big", "digits", trials=5, device="XC7Z010",
+                       hardware='search = ["rows", "cols"]\nranges = {rows = [16, 256], cols = [16, 256]}\n')
 
 FITS = TOO_BIG.replace('"too-big"', '"fits"').replace("[16, 256]", "[2, 8]")
 

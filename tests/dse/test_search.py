@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from dse.config import parse_config
 from dse.storage import open_storage
 from dse.study import counted_trials, open_study, pareto_trials, resolve, run_worker, status_counts
+from conftest import hw_only_toml  # tests/conftest.py: the hardware-only study TOML
 
 HW_ONLY = {
     "study": {"name": "hw", "objectives": ["latency_s", "lut", "avg_weight_bits"], "fidelity": "none", "trials": 25},
@@ -173,25 +174,9 @@ def test_bad_cli_values_exit_2(tmp_path):
 
 def test_cli_hardware_only_search_prints_front_and_lists_studies(tmp_path):
     cfg = tmp_path / "hw.toml"
-    cfg.write_text("""
-[study]
-name = "cli-hw"
-objectives = ["latency_s", "energy_j"]
-fidelity = "none"
-trials = 15
-[workload]
-name = "resnet18"
-[space]
-kinds = ["fixed"]
-w_bits = [4, 8]
-a_bits = [8]
-shared = true
-[hardware]
-model = "systolic"
-device = "XCZU9EG"
-search = ["rows", "cols"]
-ranges = {rows = [8, 32], cols = [8, 32]}
-""")
+    cfg.write_text(hw_only_toml("cli-hw", "resnet18", trials=15, objectives='["latency_s", "energy_j"]',
+                                space="shared = true\n", device="XCZU9EG",
+                                hardware='search = ["rows", "cols"]\nranges = {rows = [8, 32], cols = [8, 32]}\n'))
     r = dse("search", str(cfg), "--quiet", "--no-report", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "trial" in r.stdout and "latency_s" in r.stdout and "(baseline)" in r.stdout or "#" in r.stdout
@@ -204,20 +189,7 @@ def test_a_complete_study_says_so_and_runs_nothing(tmp_path, capsys, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "hw.toml"
-    cfg.write_text("""
-[study]
-name = "done"
-objectives = ["latency_s", "lut"]
-fidelity = "none"
-trials = 3
-baselines = []
-[workload]
-name = "resnet18"
-[space]
-kinds = ["fixed"]
-w_bits = [8]
-a_bits = [8]
-""")
+    cfg.write_text(hw_only_toml("done", "resnet18", study="baselines = []\n", w_bits="[8]", device=None))
     assert main(["search", "hw.toml", "--quiet", "--no-report"]) == 0
     size = (tmp_path / "runs" / "dse.journal").stat().st_size
     capsys.readouterr()

@@ -50,12 +50,18 @@ Modules: ``spec`` (:class:`AllocationSpec`), ``quantizer`` (the U3 step/range qu
 (:func:`run_allocation`: evaluate like a searched point and record a trial).
 """
 
-from .cost import check_target, cost_range
-from .learn import Allocation, allocate
-from .quantizer import StepRangeQuantizer, bit_width
-from .run import AllocationRun, run_allocation, study_config
+from dse.lazy import lazy_exports
+
 from .spec import FIRST_LAST, GRANULARITIES, METRICS, AllocationSpec
+
+#: public name -> submodule defining it, loaded on first access (they import torch; the spec
+#: does not, so ``dse allocate``'s options are built from it without torch)
+_LAZY = {"check_target": "cost", "cost_range": "cost", "Allocation": "learn", "allocate": "learn",
+         "StepRangeQuantizer": "quantizer", "bit_width": "quantizer", "AllocationRun": "run",
+         "run_allocation": "run", "study_config": "run"}
 
 __all__ = ["Allocation", "AllocationRun", "AllocationSpec", "FIRST_LAST", "GRANULARITIES", "METRICS",
            "StepRangeQuantizer", "allocate", "bit_width", "check_target", "cost_range", "run_allocation",
            "study_config"]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, ("cost", "learn", "quantizer", "run", "spec"), __all__)

@@ -117,7 +117,7 @@ def build_model(bundle: WorkloadBundle, spec: MultiresSpec, state_dict: Optional
                 device: torch.device = torch.device("cpu")) -> MultiresModel:
     """The multi-resolution model of ``bundle``: from a checkpoint ``state_dict``, or from
     FP32 weights ``float_state`` with activation clips calibrated on the batch
-    ``calibration`` at the teacher's resolution (as :func:`dse.train.finetune` does)."""
+    ``calibration`` at the teacher's resolution (as :func:`dse.training.finetune` does)."""
     if state_dict is None and calibration is None:
         raise ValueError("build_model: give a checkpoint state_dict, or a calibration batch for fresh clips")
     names = list(bundle.spec.layer_names)

@@ -8,7 +8,7 @@ import torch
 
 from hwmodels.formats import BASELINE_KIND, QuantScheme
 
-from .grid import row_levels_n, uniform
+from .grid import row_levels_n, scaled_round, uniform
 from .registry import register_quantizer
 
 KIND = BASELINE_KIND
@@ -16,8 +16,7 @@ KIND = BASELINE_KIND
 
 def quantize(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] = None, row_dim: int = 0) -> torch.Tensor:
     if scheme.row_bits is not None:
-        n = row_levels_n(scheme, c, row_dim)
-        return torch.round(c * n) / n
+        return scaled_round(c, row_levels_n(scheme, c, row_dim))
     return uniform(c, scheme.w_bits)
 
 
