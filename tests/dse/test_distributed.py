@@ -62,12 +62,12 @@ def test_two_workers_on_postgres_run_exactly_the_budget(postgres_url, tmp_path):
     assert len(evaluated) == len(set(evaluated)), "an identical point was evaluated twice"
 
 
-@pytest.mark.slow
-def test_sigkill_mid_trial_loses_nothing(tmp_path, fixture_env):
-    cfg = tmp_path / "slow.toml"
-    cfg.write_text("""
+
+def _slow_study(name: str, a_bits: str, epochs: int) -> str:
+    """A 6-trial fine-tune study on the slow tiny workload (each trial takes a while)."""
+    return f"""
 [study]
-name = "killme"
+name = "{name}"
 objectives = ["accuracy", "avg_weight_bits"]
 trials = 6
 baselines = []
@@ -76,15 +76,20 @@ name = "tiny_workload:slow_workload"
 [space]
 kinds = ["fixed"]
 w_bits = [2, 3, 4, 5, 6, 8]
-a_bits = [8]
+a_bits = {a_bits}
 first_last = "search"
 [hardware]
 model = "systolic"
 device = "XCVU9P"
 search = []
 [finetune]
-epochs = 3
-""")
+epochs = {epochs}
+"""
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_loses_nothing(tmp_path, fixture_env):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(_slow_study("killme", a_bits="[8]", epochs=3))
     storage = str(tmp_path / "runs" / "s.journal")
     args = ("search", str(cfg), "--storage", storage, "--quiet", "--no-report")
     killed_number = None
@@ -143,26 +148,7 @@ def test_search_jobs_2_runs_worker_0_in_the_search_process(tmp_path, fixture_env
     """`dse search --jobs 2` runs worker 0 in its own process (already started up) and spawns
     the other: exactly the budget, both ran trials, no point evaluated twice."""
     cfg = tmp_path / "slow.toml"
-    cfg.write_text("""
-[study]
-name = "jobs2"
-objectives = ["accuracy", "avg_weight_bits"]
-trials = 6
-baselines = []
-[workload]
-name = "tiny_workload:slow_workload"
-[space]
-kinds = ["fixed"]
-w_bits = [2, 3, 4, 5, 6, 8]
-a_bits = [4, 8]
-first_last = "search"
-[hardware]
-model = "systolic"
-device = "XCVU9P"
-search = []
-[finetune]
-epochs = 1
-""")
+    cfg.write_text(_slow_study("jobs2", a_bits="[4, 8]", epochs=1))
     storage = str(tmp_path / "runs" / "j.journal")
     p = dse("search", str(cfg), "--storage", storage, "--jobs", "2", "--quiet", "--no-report", env=fixture_env,
             cwd=tmp_path)
