@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import hw_only_toml  # tests/conftest.py: the hardware-only study TOML
@@ -29,6 +30,7 @@ conv2, 34, 34, 3, 3, 16, 32, 2,
 """
 
 CONFIG = hw_only_toml("hw-only", "{csv}")
+RESNET18_STUDY = Path(__file__).resolve().parents[1] / "examples" / "resnet18_xc7z045.toml"
 
 
 def run_commands(commands: list[list[str]], cwd) -> list[dict]:
@@ -57,6 +59,7 @@ def test_hardware_only_commands_never_import_torch(study_dir):
     commands = [
         ["--help"], ["hw", "--help"], ["search", "--help"], ["hw", "list"],
         ["hw", "eval", "--topology", "net.csv", "--hwmodel", "systolic", "--json"],
+        ["hw", "eval", "--workload", "resnet18", "--hwmodel", "systolic", "--json"],  # stored view (issue 13)
         ["studies", "--storage", "runs/s.journal"],
         ["export", "--storage", "runs/s.journal", "--study", "hw-only", "--all", "--format", "csv", "-o", "out.csv"],
         ["export", "--storage", "runs/s.journal", "--study", "hw-only", "--format", "json", "-o", "out.json"],
@@ -83,3 +86,13 @@ def test_search_on_a_topology_without_training_never_imports_torch(study_dir):
     assert [r["rc"] for r in rows] == [0, 0], rows
     assert [r["argv"][0] for r in rows if r["torch"]] == []
     assert (study_dir / "reports" / "hw-only.html").stat().st_size > 0
+
+
+def test_search_on_a_builtin_shape_network_never_imports_torch(tmp_path):
+    """``dse search`` with fidelity none on the built-in resnet18 reads its stored hardware
+    view (dse/workloads/data/resnet18.json) instead of tracing it with torch (issues 13, 16)."""
+    rows = run_commands([["search", str(RESNET18_STUDY), "--trials", "3", "--storage", "s.journal", "--quiet",
+                          "--no-report"], ["studies", "--storage", "s.journal"]], tmp_path)
+    assert [r["rc"] for r in rows] == [0, 0], rows
+    assert [r["argv"][0] for r in rows if r["torch"]] == []
+    assert (tmp_path / "s.journal").stat().st_size > 0

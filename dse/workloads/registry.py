@@ -291,7 +291,8 @@ _SPEC_CACHE: dict[tuple, Workload] = {}
 
 def get_workload_spec(name_or_spec: str = DEFAULT_WORKLOAD, **options: Any) -> Workload:
     """The hardware view (a :class:`hwmodels.Workload`) of a workload; data is not loaded.
-    Built-in specs are memoised per options within the process."""
+    Built-in specs are memoised per options within the process. The built-in shape networks
+    at their default options are read from package data without torch (:mod:`.frozen`)."""
     key = None
     if name_or_spec in BUILTINS:
         try:
@@ -301,7 +302,13 @@ def get_workload_spec(name_or_spec: str = DEFAULT_WORKLOAD, **options: Any) -> W
             key = None
     if key is not None and key in _SPEC_CACHE:
         return _SPEC_CACHE[key]
-    spec = get_workload(name_or_spec, **options).spec
+    spec = None
+    if key is not None and workload_entries()[name_or_spec].target == BUILTINS[name_or_spec]:
+        from . import frozen
+
+        spec = frozen.load(name_or_spec, options)
+    if spec is None:
+        spec = get_workload(name_or_spec, **options).spec
     if key is not None:
         _SPEC_CACHE[key] = spec
     return spec
