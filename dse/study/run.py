@@ -36,7 +36,7 @@ from .recording import point_key, record, replay, tell
 from .resolve import Resolved
 from .screen import make_screen_fn
 from .pareto import pareto_mask, to_minimization
-from .summary import counted_trials, feasible, stored_trials
+from .summary import TrialIndex, feasible, stored_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Optuna's retry-on-stale-heartbeat callback is marked experimental; its warning is noise here.
@@ -154,17 +154,23 @@ class WindowedSampler(optuna.samplers.BaseSampler):
         self.inner.after_trial(study, trial, state, values)
 
 
-def recover_stale(study: optuna.Study, handle: StorageHandle) -> list[int]:
-    """Fail and re-enqueue trials whose worker is gone; returns their numbers."""
+def recover_stale(study: optuna.Study, handle: StorageHandle,
+                  running: Optional[list[FrozenTrial]] = None) -> list[int]:
+    """Fail and re-enqueue trials whose worker is gone; returns their numbers. ``running``:
+    the study's RUNNING trials when the caller already has them (read from the storage when
+    not given)."""
     failed: list[int] = []
     if handle.heartbeat:
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         optuna.storages.fail_stale_trials(study)
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         failed.extend(sorted(before - after))
+        running = None  # some may have been failed just now
     me = worker_id()
     retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if running is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
         w = TrialRecord.of(t).worker or {}
         pid = w.get("pid")
         if w.get("host") == me["host"] and isinstance(pid, int) and pid != me["pid"] and not pid_alive(pid):
@@ -253,23 +259,28 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
     recovered: list[int] = []
     stopped = "target reached"
     trial: Optional[optuna.Trial] = None
+    index = TrialIndex()  # the budget count and the duplicate lookup, without a scan per trial
     try:
         while True:
             trial = None
             with handle.lock():
-                recovered += recover_stale(study, handle)
                 trials = study.get_trials(deepcopy=False)
+                index.update(trials)
+                failed = recover_stale(study, handle, index.running(trials))
+                if failed:
+                    recovered += failed
+                    trials = study.get_trials(deepcopy=False)
+                    index.update(trials)
                 if deadline is not None and time.time() >= deadline:
                     stopped = "time budget spent"
                     break
-                waiting = any(t.state == TrialState.WAITING for t in trials)
-                if not waiting and target is not None and counted_trials(trials) >= target:
+                if not index.waiting(trials) and target is not None and index.counted >= target:
                     break
                 trial = study.ask()
                 TrialRecord.write(trial, worker=worker_id())
             heartbeat = _Heartbeat(handle, trial, interval_s=5)
             try:
-                dups += _run_trial(handle, study, trial, resolved, evaluator)
+                dups += _run_trial(handle, study, trial, resolved, evaluator, index)
             except (KeyboardInterrupt, StorageError):
                 raise
             except Exception as e:  # a plug-in bug, a NaN: the trial fails, the search goes on
@@ -301,17 +312,18 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
 
 
 def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, resolved: Resolved,
-               evaluator: Evaluator) -> int:
+               evaluator: Evaluator, index: Optional[TrialIndex] = None) -> int:
     """Suggest, claim and evaluate one trial; returns 1 when it replayed an identical point."""
+    index = TrialIndex() if index is None else index
     frozen = study._storage.get_trial(trial._trial_id)
     if "failed_trial" in frozen.system_attrs and TrialRecord.of(frozen).reason:
         TrialRecord.write(trial, reason="")  # a retry: the failed attempt's reason is not this one's
     point = resolved.space.suggest(trial, resolved.workload)
     key = point_key(point)
     with handle.lock():  # claim the point: no other worker evaluates it at the same time
-        original = next((t for t in study.get_trials(deepcopy=False)
-                         if TrialRecord.get(t, "point_key") == key and t.number != trial.number
-                         and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)), None)
+        trials = study.get_trials(deepcopy=False)
+        index.update(trials)
+        original = index.holder(key, trial.number, trials)
         TrialRecord.write(trial, point=point.to_dict(), point_key=key)
     if original is not None and original.state == TrialState.RUNNING:
         original = _wait_for(handle, study, original)

@@ -12,7 +12,7 @@ from ..metrics import format_value
 from ..record import STATUS_SCREENED, StudyRecord, TrialRecord
 from .pareto import pareto_mask, to_minimization
 
-__all__ = ["counted_trials", "describe_point", "feasible", "format_value", "pareto_table", "pareto_trials",
+__all__ = ["TrialIndex", "counted_trials", "describe_point", "feasible", "format_value", "pareto_table", "pareto_trials",
            "retried_numbers", "status_counts", "stored_trials"]
 
 
@@ -23,6 +23,67 @@ def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
 def counted_trials(trials: list[FrozenTrial]) -> int:
     """Trials that count toward the budget: all but crashed ones that were re-enqueued."""
     return len(trials) - len(retried_numbers(trials))
+
+
+_OPEN = (TrialState.WAITING, TrialState.RUNNING)
+
+
+class TrialIndex:
+    """What a worker asks of every trial while it holds the study lock (the budget count, queued
+    and running trials, the trial already holding a point), kept incrementally (issue 13, H-scale2).
+
+    Each :meth:`update` takes the study's current ``get_trials(deepcopy=False)`` list and reads
+    only the trials new since the last call and the ones still open (WAITING or RUNNING: their
+    state or point key may still change). COMPLETE, PRUNED and FAIL are final in Optuna, and a
+    finished trial's ``point_key`` is not written again, so nothing else needs reading again.
+    The answers are exactly those of :func:`counted_trials` and a scan over all trials."""
+
+    def __init__(self) -> None:
+        self._seen = 0                         # trials 0 .. _seen-1 have been read
+        self._open: set[int] = set()           # numbers of trials WAITING/RUNNING when last read
+        self._keys: dict[str, list[int]] = {}  # point_key -> numbers of the trials that stored it
+        self._keyed: dict[int, str] = {}       # number -> its point_key, as last read
+        self._retried: set[int] = set()        # see retried_numbers
+
+    def update(self, trials: list[FrozenTrial]) -> None:
+        if len(trials) < self._seen or (trials and trials[-1].number != len(trials) - 1):
+            raise ValueError("trials are not the study's whole list in number order")
+        for t in trials[self._seen:]:
+            self._open.add(t.number)
+            if "failed_trial" in t.system_attrs:
+                self._retried.add(int(t.system_attrs["failed_trial"]))
+        self._seen = len(trials)
+        for n in list(self._open):
+            t = trials[n]
+            key = TrialRecord.get(t, "point_key")
+            if key != self._keyed.get(n):  # stored now, or rewritten (a re-run retry)
+                if n in self._keyed:
+                    self._keys[self._keyed.pop(n)].remove(n)
+                if key is not None:
+                    self._keys.setdefault(key, []).append(n)
+                    self._keyed[n] = key
+            if t.state not in _OPEN:
+                self._open.discard(n)
+
+    @property
+    def counted(self) -> int:
+        """:func:`counted_trials` of the trials last given to :meth:`update`."""
+        return self._seen - len(self._retried)
+
+    def waiting(self, trials: list[FrozenTrial]) -> bool:
+        return any(trials[n].state == TrialState.WAITING for n in self._open)
+
+    def running(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [trials[n] for n in sorted(self._open) if trials[n].state == TrialState.RUNNING]
+
+    def holder(self, key: str, number: int, trials: list[FrozenTrial]) -> FrozenTrial | None:
+        """The lowest-numbered trial other than ``number`` that stored ``key`` and is COMPLETE,
+        PRUNED or RUNNING (None when there is none)."""
+        for n in sorted(self._keys.get(key, ())):
+            t = trials[n]
+            if n != number and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+                return t
+        return None
 
 
 def stored_trials(trials: list[FrozenTrial]) -> int:
