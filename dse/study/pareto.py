@@ -17,7 +17,9 @@ def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray
     return v
 
 
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+def dominates(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bool:
+    """``a`` dominates ``b`` (both minimised): no worse anywhere, better somewhere."""
+    a, b = np.asarray(a), np.asarray(b)
     return bool(np.all(a <= b) and np.any(a < b))
 
 

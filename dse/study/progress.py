@@ -28,7 +28,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..metrics import METRICS
 from ..record import TrialRecord
-from .summary import retried_numbers
+from .pareto import dominates
+from .summary import feasible, retried_numbers
 
 #: narrowest line drawn (a terminal narrower than this gets plain lines)
 MIN_WIDTH = 40
@@ -65,10 +66,6 @@ def _short_value(name: str, v: float) -> str:
     if a >= 1e4:
         return f"{v / 1e3:.3g}k"
     return f"{v:.4g}" if a >= 1 else f"{v:.3g}"
-
-
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
 class Progress:
@@ -148,14 +145,13 @@ class Progress:
         if (trial.state != TrialState.COMPLETE or trial.values is None
                 or TrialRecord.get(trial, "duplicate_of") is not None):
             return
-        cons = trial.constraints or {}
-        if any(v > 0 for v in (cons.values() if isinstance(cons, dict) else cons)):
+        if not feasible(trial):
             return
         self.feasible += 1
         p = tuple(-v if d == "maximize" else v for v, d in zip(trial.values, self.directions))
-        if any(_dominates(q, p) or q == p for q in self.front):
+        if any(dominates(q, p) or q == p for q in self.front):
             return
-        self.front = [q for q in self.front if not _dominates(p, q)] + [p]
+        self.front = [q for q in self.front if not dominates(p, q)] + [p]
 
     def best(self) -> list[tuple[str, float]]:
         out = []

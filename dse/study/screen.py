@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from hwmodels import DesignPoint
 
 from ..record import TrialRecord
+from .pareto import dominates
 from .resolve import Resolved
 
 Estimate = Callable[[DesignPoint], float]
@@ -165,7 +166,7 @@ class Screener:
                            f"{q:.4f} of {len(ests)} screened designs")
         mine = _minimization(self.cfg, min(1.0, est + self.sc.margin), metrics)
         for other_est, other in self.history:
-            if all(o <= m for o, m in zip(other, mine)) and any(o < m for o, m in zip(other, mine)):
+            if dominates(other, mine):
                 return False, (f"screened out: estimated accuracy {est:.4f} (margin {self.sc.margin:g}) is "
                                f"dominated by a screened design estimated at {other_est:.4f} that is no worse "
                                f"on {', '.join(o for o in self.cfg.objectives if o != 'accuracy')}")
