@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..export import csv_text, trial_record
 from ..metrics import METRICS, report_table
-from ..record import STATUS_ABANDONED, StudyRecord, TrialRecord
+from ..record import STATUS_ABANDONED, STATUS_SCREENED, StudyRecord, TrialRecord
 from ..study.pareto import hypervolume_history, normalize, to_minimization
 from ..study import describe_point, feasible, pareto_trials, retried_numbers, status_counts
 from .importance import BINS, TOP_FRACTION, param_importances
@@ -76,13 +76,14 @@ def _objectives(study: optuna.Study, sr: StudyRecord) -> list[str]:
 
 
 def _category(t: FrozenTrial, pareto: set[int]) -> str:
-    """pareto | dominated | infeasible | abandoned | failed | running."""
+    """pareto | dominated | infeasible | screened | abandoned | failed | running."""
     if t.state == TrialState.COMPLETE:
         if t.number in pareto:
             return "pareto"
         return "dominated" if feasible(t) else "infeasible"
     if t.state == TrialState.PRUNED:
-        return "abandoned" if TrialRecord.get(t, "status") == STATUS_ABANDONED else "infeasible"
+        status = TrialRecord.get(t, "status")
+        return "abandoned" if status == STATUS_ABANDONED else "screened" if status == STATUS_SCREENED else "infeasible"
     if t.state == TrialState.FAIL:
         return "failed"
     return "running"

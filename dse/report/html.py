@@ -74,7 +74,7 @@ tr.selected, tr.selected:hover { background: #ffe8cc !important; }
 .tag { display: inline-block; border-radius: 3px; padding: 0 6px; font-size: 12px; background: var(--panel);
        border: 1px solid var(--line); margin-right: 4px; }
 .tag.pareto { background: #fff4e6; border-color: var(--accent); }
-.tag.infeasible, .tag.failed, .tag.abandoned { background: #f1f3f5; }
+.tag.infeasible, .tag.failed, .tag.abandoned, .tag.screened { background: #f1f3f5; }
 pre { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px; overflow: auto;
       max-height: 480px; font-size: 12px; }
 select, button { font: inherit; }

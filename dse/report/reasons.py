@@ -36,6 +36,9 @@ def classify(reason: str, status: str) -> list[tuple[str, str | None]]:
     reason = (reason or "").strip()
     if status == "failed":
         return [("failed: " + _short(normalize_numbers(reason.splitlines()[0] if reason else "no reason recorded")), None)]
+    if status == "screened out":
+        text = reason if reason.startswith("screened out") else "screened out: " + (reason or "no reason recorded")
+        return [(_short(normalize_numbers(text)), None)]
     if status == "abandoned":
         return [("abandoned: " + _short(normalize_numbers(reason or "no reason recorded")), None)]
     if not reason:
@@ -67,7 +70,7 @@ def classify(reason: str, status: str) -> list[tuple[str, str | None]]:
 @dataclass
 class ReasonGroup:
     label: str
-    kind: str  # infeasible | abandoned | failed
+    kind: str  # infeasible | screened out | abandoned | failed
     count: int = 0
     example: str = ""
     parts: dict[str, int] = field(default_factory=dict)
@@ -82,7 +85,7 @@ def group_reasons(items: Iterable[tuple[str, str]]) -> list[dict]:
     """Group ``(status, reason)`` pairs; returns groups by descending trial count."""
     groups: dict[str, ReasonGroup] = {}
     for status, reason in items:
-        kind = status if status in ("abandoned", "failed") else "infeasible"
+        kind = status if status in ("abandoned", "failed", "screened out") else "infeasible"
         seen_parts: dict[str, set[str]] = {}
         for label, part in classify(reason, status):
             g = groups.get(label)

@@ -49,7 +49,7 @@
   var RES_COLORS = { lut: "#1c7ed6", ff: "#0ca678", dsp: "#d9480f", bram18: "#ae3ec9", uram: "#f59f00" };
   var RES_LABEL = { lut: "LUT", ff: "FF", dsp: "DSP", bram18: "BRAM18", uram: "URAM" };
   var CAT_LABEL = { pareto: "Pareto", dominated: "dominated", infeasible: "infeasible",
-                    abandoned: "abandoned", failed: "failed" };
+                    abandoned: "abandoned", failed: "failed", screened: "screened out" };
   var PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
   var LOWER_BETTER = { latency_s: 1, energy_j: 1, lut: 1, ff: 1, dsp: 1, bram18: 1, uram: 1, cycles: 1,
                        avg_weight_bits: 1, mac_bits: 1, term_pairs: 1 };
@@ -290,6 +290,7 @@
     facts.forEach(function (f) { dl.appendChild(h("div", {}, [h("dt", { text: f[0] }), h("dd", { text: f[1] })])); });
     var badges = [["complete", c.complete], ["Pareto", c.pareto], ["infeasible", c.infeasible],
                   ["abandoned", c.abandoned], ["failed", c.failed], ["duplicates", c.duplicate]];
+    if (c["screened out"]) badges.splice(3, 0, ["screened out", c["screened out"]]);
     if (c.running) badges.push(["running", c.running]);
     if (c.waiting) badges.push(["waiting", c.waiting]);
     if (c.crashed_and_retried) badges.push(["crashed and retried", c.crashed_and_retried]);
@@ -301,7 +302,7 @@
     body("footer").textContent = "Written by dse " + (m.report_version || "") + " on " + when(m.generated_unix) +
       " from the study's storage alone. Self-contained: no network access.";
     var st = body("status");
-    var finished = c.complete + c.infeasible + c.abandoned + c.failed + c.duplicate;
+    var finished = c.complete + c.infeasible + c.abandoned + c.failed + c.duplicate + (c["screened out"] || 0);
     if (finished === 0) {
       st.textContent = "This study has no finished trials yet" + (c.total ? " (" + c.total + " waiting or running)" : "") +
         ": nothing to show. Run `dse search` (or `dse worker`) on it, then write the report again.";
@@ -1612,7 +1613,8 @@
     var box = body("infeasible-body"), I = D.infeasible, c = D.counts;
     if (!I.total) { emptyNote(box, "Every finished trial was feasible."); return; }
     box.appendChild(h("p", { cls: "help", text: I.total + " trials were not usable: " + c.infeasible + " infeasible before any fine-tune, " +
-      c.infeasible_complete + " complete but over a cap, " + c.abandoned + " abandoned, " + c.failed +
+      c.infeasible_complete + " complete but over a cap, " + (c["screened out"] ? c["screened out"] + " screened out (not fine-tuned), " : "") +
+      c.abandoned + " abandoned, " + c.failed +
       " failed. Reasons are grouped by cause (numbers replaced by N); a trial that fails several checks counts once per cause, and a device misfit once per resource over capacity." }));
     var max = Math.max.apply(null, I.groups.map(function (g) { return g.count; }).concat([1]));
     var tbody = h("tbody");
