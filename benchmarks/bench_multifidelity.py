@@ -1,22 +1,39 @@
 """Multi-fidelity search (issue 13): screen cheaply, fine-tune only the promising.
 
-1. Hypervolume at an EQUAL NUMBER OF FULL FINE-TUNES (``--finetunes K``), 3 seeds, on the
-   digits workload (the default demo's space and hardware; objectives accuracy + latency_s):
+Two search spaces (``--space``):
+
+- ``rich`` (default): what a user's real space looks like. MNIST-1D's 1-D CNN, every layer
+  (first and last included) drawing its own number format (fixed, pow2, sp2, term with term
+  budgets and group sizes, msq with SP2 fractions), weight widths 2-8 and activation widths
+  2-8, on the term-serial array of a Zynq-7020 (rows and columns searched); objectives
+  accuracy, latency_s and lut; caps ``accuracy >= 0.5`` (a design below it is useless) and a
+  LUT budget (``--caps``). Most random designs here are poor: one layer at 2-bit pow2 ruins
+  the network, so a screen has something to save.
+- ``demo``: the default demo's space (bit-serial array, kinds fixed/term, first and last
+  layer searched) with widths ``--w-bits``/``--a-bits``, objectives accuracy + latency_s, no
+  cap (``--workload``, default digits): the space measured before; two easy-to-spread
+  objectives, where random sampling covers most of the front by itself.
+
+1. Hypervolume at an EQUAL NUMBER OF FULL FINE-TUNES (``--finetunes K``), seeds ``--seeds``;
+   methods (``--methods``):
    - ``random``: Optuna's RandomSampler, every hardware-feasible point fully fine-tuned;
    - ``tpe``: the default TPE sampler, every feasible point fully fine-tuned (no screen);
    - ``mf-tpe``: TPE with the ``[screen]`` stage (``--estimate``, ``--steps``, ``--warmup``,
-     ``--margin``): only promoted points are fully fine-tuned.
+     ``--margin``, ``--promote``, ``--quantile``): only promoted points are fully fine-tuned;
+   - ``mf-random``: the same screen on random proposals (what the screen alone buys).
    Each run stops when its K-th full fine-tune is recorded. Hypervolume of the fully
-   fine-tuned feasible points, objectives normalised over all runs, reference 1.1 (the
-   convention of bench_search.py); prints absolute values, the ratios to random, the trials
-   and screens each run spent, and wall time.
+   fine-tuned feasible points (caps included), objectives normalised over all runs' points,
+   reference 1.1 per objective (the convention of bench_search.py). Printed: absolute values,
+   the ratios to random, and the hypervolume each run still MISSES to the union of every
+   run's points (the headroom measure: a ratio near 1 can hide that random is close to the
+   best any method found); trials, screens, wall and CPU time per run.
 2. Kendall tau (tau-b) of each screen estimate against the full fine-tune accuracy on N
    (``--points``, >= 30) hardware-feasible points drawn with Optuna's RandomSampler from the
    same space; for scale, also the tau between two full fine-tunes with different seeds.
 
-    python benchmarks/bench_multifidelity.py [--finetunes 12] [--seeds 0,1,2] [--points 30]
-        [--estimate steps] [--steps 10] [--warmup 4] [--margin 0.0] [--epochs 1]
-        [--skip-hv] [--skip-tau]
+    python benchmarks/bench_multifidelity.py [--space rich|demo] [--finetunes 20] [--seeds 0,1,2]
+        [--methods random,tpe,mf-tpe] [--points 30] [--estimate steps] [--steps 10] [--warmup 5]
+        [--margin 0.0] [--epochs 1] [--skip-hv] [--skip-tau]
 """
 
 from __future__ import annotations
@@ -41,23 +58,51 @@ from dse.study.storage import open_storage
 from hvtable import hv_table  # benchmarks/hvtable.py (the script's folder is on sys.path)
 from hwmodels import Unsupported
 
-DIRECTIONS = ["maximize", "minimize"]
+KINDS = ["fixed", "pow2", "sp2", "term", "msq"]
 
 
 class _Enough(Exception):
     """Raised from the trial callback when a run has its K full fine-tunes."""
 
 
-def base_doc(args) -> dict:
-    epochs = args.epochs
+def _ints(s: str) -> list[int]:
+    return [int(b) for b in s.split(",")]
+
+
+def demo_doc(args) -> dict:
+    """The space measured first: the default demo's, widths from the command line."""
     doc = copy.deepcopy(DEMO)
-    doc["workload"] = {"name": args.workload}
-    doc["space"] = {**doc["space"], "w_bits": [int(b) for b in args.w_bits.split(",")],
-                    "a_bits": [int(b) for b in args.a_bits.split(",")]}
-    doc["study"].update(objectives=["accuracy", "latency_s"], baselines=[], trials=100_000)
-    doc["finetune"] = {**doc["finetune"], "epochs": epochs}
+    doc["workload"] = {"name": args.workload or "digits"}
+    doc["space"] = {**doc["space"], "w_bits": _ints(args.w_bits or "2,3,4"), "a_bits": _ints(args.a_bits or "2,3,4")}
+    doc["study"].update(objectives=(args.objectives or "accuracy,latency_s").split(","), baselines=[], trials=100_000)
+    doc["constraints"] = {"fit_device": True, "caps": [c for c in (args.caps or "").split(";") if c]}
+    doc["finetune"] = {**doc["finetune"], "epochs": args.epochs}
     doc["finetune"].pop("abandon_below", None)
     return doc
+
+
+def rich_doc(args) -> dict:
+    """A user's space: per-layer formats, widths 2-8, hardware knobs, three objectives, caps."""
+    workload = {"name": args.workload or "mnist1d"}
+    if args.num_samples:
+        workload["options"] = {"num_samples": args.num_samples}
+    return {
+        "study": {"name": "rich", "objectives": (args.objectives or "accuracy,latency_s,lut").split(","),
+                  "trials": 100_000, "seed": 0, "baselines": []},
+        "workload": workload,
+        "space": {"kinds": KINDS, "w_bits": _ints(args.w_bits or "2,3,4,5,6,8"),
+                  "a_bits": _ints(args.a_bits or "2,3,4,6,8"), "first_last": "search"},
+        "hardware": {"model": "termserial", "device": "XC7Z020", "search": ["rows", "cols"],
+                     "ranges": {"rows": [4, 32], "cols": [4, 32]}},
+        "constraints": {"fit_device": True,
+                        "caps": [c for c in (args.caps if args.caps is not None else "accuracy >= 0.5;lut <= 40000")
+                                 .split(";") if c]},
+        "sampler": {"name": "tpe"},
+        "finetune": {"epochs": args.epochs, "lr": 1e-3, "optimizer": "adam"},
+    }
+
+
+SPACES = {"rich": rich_doc, "demo": demo_doc}
 
 
 def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) -> dict:
@@ -74,57 +119,84 @@ def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) ->
         if done[0] >= finetunes:
             raise _Enough
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         run_worker(handle, resolved, None, None, on_trial=on_trial)
     except _Enough:
         pass
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     trials = study.get_trials()
     full = [t for t in trials if TrialRecord.get(t, "finetune") is not None]
     vals = [t.values for t in full if t.values is not None and all(v <= 0 for v in t.constraints.values())]
-    return {"values": np.array(vals, dtype=float).reshape(-1, 2), "trials": len(trials), "finetunes": len(full),
+    m = len(cfg.objectives)
+    return {"values": np.array(vals, dtype=float).reshape(-1, m), "trials": len(trials), "finetunes": len(full),
+            "feasible_finetunes": len(vals),
             "screened_out": sum(TrialRecord.get(t, "status") == STATUS_SCREENED for t in trials),
-            "infeasible": sum(TrialRecord.get(t, "status") == "infeasible" for t in trials), "wall_s": wall}
+            "infeasible": sum(TrialRecord.get(t, "status") == "infeasible" for t in trials),
+            "wall_s": wall, "cpu_s": cpu, "directions": list(cfg.directions), "objectives": list(cfg.objectives)}
+
+
+def screen_config(args) -> ScreenConfig:
+    return ScreenConfig(estimate=args.estimate, steps=args.steps, warmup=args.warmup, margin=args.margin,
+                        promote=args.promote, quantile=args.quantile)
+
+
+METHODS = {"random": ("random", False), "tpe": ("tpe", False), "mf-tpe": ("tpe", True), "mf-random": ("random", True)}
 
 
 def hv_benchmark(args) -> None:
-    doc = base_doc(args)
-    screen = ScreenConfig(estimate=args.estimate, steps=args.steps, warmup=args.warmup, margin=args.margin)
-    methods = {"random": ("random", None), "tpe": ("tpe", None), "mf-tpe": ("tpe", screen)}
-    seeds = [int(s) for s in args.seeds.split(",")]
+    doc = SPACES[args.space](args)
+    screen = screen_config(args)
+    names = args.methods.split(",")
+    seeds = _ints(args.seeds)
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (sampler, sc) in methods.items():
+        for name in names:
+            sampler, screened = METHODS[name]
             for seed in seeds:
-                res[(name, seed)] = r = run(doc, sampler, seed, args.finetunes, f"{tmp}/{name}-{seed}.journal", sc)
-                print(f"  {name:7s} seed {seed}: {r['finetunes']} fine-tunes, {r['trials']} trials "
-                      f"({r['screened_out']} screened out, {r['infeasible']} infeasible), {r['wall_s']:.1f} s",
-                      flush=True)
-    allv = np.vstack([to_minimization(r["values"], DIRECTIONS) for r in res.values() if len(r["values"])])
+                res[(name, seed)] = r = run(doc, sampler, seed, args.finetunes, f"{tmp}/{name}-{seed}.journal",
+                                            screen if screened else None)
+                print(f"  {name:9s} seed {seed}: {r['finetunes']} fine-tunes ({r['feasible_finetunes']} feasible), "
+                      f"{r['trials']} trials ({r['screened_out']} screened out, {r['infeasible']} infeasible), "
+                      f"wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s", flush=True)
+    first = next(iter(res.values()))
+    directions, objectives = first["directions"], first["objectives"]
+    m = len(directions)
+    allv = np.vstack([to_minimization(r["values"], directions) for r in res.values() if len(r["values"])])
     low, high = allv.min(0), allv.max(0)
-    ref = np.full(2, 1.1)
-    hv = {k: hypervolume(normalize(to_minimization(r["values"], DIRECTIONS), low, high), ref)
+    ref = np.full(m, 1.1)
+    hv = {k: hypervolume(normalize(to_minimization(r["values"], directions), low, high), ref)
           if len(r["values"]) else 0.0 for k, r in res.items()}
-    print(f"\nhypervolume at {args.finetunes} full fine-tunes ({args.workload}, accuracy + latency_s; normalised over all "
-          f"runs: accuracy {-high[0]:.4f}..{-low[0]:.4f}, latency {low[1] * 1e6:.2f}..{high[1] * 1e6:.2f} us; "
-          f"reference 1.1); screen {args.estimate}"
-          + (f" {args.steps} steps" if args.estimate == "steps" else "") + f", warm-up {args.warmup}, margin "
-          f"{args.margin:g}, finetune epochs {args.epochs}")
+    span = ", ".join(f"{o} {(-high[j] if d == 'maximize' else low[j]):.4g}..{(-low[j] if d == 'maximize' else high[j]):.4g}"
+                     for j, (o, d) in enumerate(zip(objectives, directions)))
+    print(f"\nhypervolume at {args.finetunes} full fine-tunes ({args.space} space, {doc['workload']['name']}; "
+          f"objectives {', '.join(objectives)}; caps {doc['constraints'].get('caps') or 'none'}; normalised over all "
+          f"runs' feasible points: {span}; reference 1.1); screen {args.estimate}"
+          + (f" {args.steps} steps" if args.estimate == "steps" else "") + f", rule {args.promote}, warm-up "
+          f"{args.warmup}, margin {args.margin:g}, finetune epochs {args.epochs}")
     union = hypervolume(normalize(allv, low, high), ref)
-    print(f"headroom: the union of every run's points reaches {union:.4f} (box {ref.prod():.4f}); no run can beat "
-          f"random by more than {union / statistics.mean(hv[('random', s)] for s in seeds):.3f}x at this reference")
-    names = list(methods)
-    print("\n".join(hv_table(hv, names, seeds, [("mf/random", 2, 0), ("tpe/random", 1, 0)])))
+    rnd = statistics.mean(hv[("random", s)] for s in seeds) if "random" in names else None
+    print(f"headroom: the union of every run's points reaches {union:.4f} (box {ref.prod():.4f})"
+          + (f"; no run can beat random by more than {union / rnd:.3f}x at this reference" if rnd else ""))
+    ratios = [(f"{n}/random", names.index(n), names.index("random")) for n in names if n != "random"] \
+        if "random" in names else []
+    print("\n".join(hv_table(hv, names, seeds, ratios)))
+    print("\nhypervolume still missing to the union (lower is better):")
+    miss = {k: union - v for k, v in hv.items()}
+    print("\n".join(hv_table(miss, names, seeds, [(f"random/{n}", names.index("random"), names.index(n))
+                                                  for n in names if n != "random"] if "random" in names else [])))
     for n in names:
-        print(f"{n}: mean trials {statistics.mean(res[(n, s)]['trials'] for s in seeds):.1f}, mean wall "
-              f"{statistics.mean(res[(n, s)]['wall_s'] for s in seeds):.1f} s")
+        rs = [res[(n, s)] for s in seeds]
+        print(f"{n}: mean trials {statistics.mean(r['trials'] for r in rs):.1f} (screened out "
+              f"{statistics.mean(r['screened_out'] for r in rs):.1f}), feasible fine-tunes "
+              f"{statistics.mean(r['feasible_finetunes'] for r in rs):.1f} of {args.finetunes}, mean wall "
+              f"{statistics.mean(r['wall_s'] for r in rs):.1f} s, mean CPU {statistics.mean(r['cpu_s'] for r in rs):.1f} s")
 
 
 def tau_benchmark(args) -> None:
     from dse.study import make_finetune_fn
 
-    doc = base_doc(args)
+    doc = SPACES[args.space](args)
     cfg = replace(parse_config(doc), sampler="random", seed=args.sample_seed,
                   screen=ScreenConfig(estimate="steps", steps=args.steps))
     resolved = resolve(cfg)
@@ -146,19 +218,20 @@ def tau_benchmark(args) -> None:
     acc, acc2, est = [], [], {k: [] for k in estimators}
     cost = {k: 0.0 for k in [*estimators, "finetune"]}
     for p in points:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         acc.append(full(p, None).accuracy)
-        cost["finetune"] += time.perf_counter() - t0
+        cost["finetune"] += time.process_time() - t0
         acc2.append(other(p, None).accuracy)
         for k, f in estimators.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             est[k].append(f(p))
-            cost[k] += time.perf_counter() - t0
+            cost[k] += time.process_time() - t0
     n = len(points)
-    print(f"\nKendall tau-b vs full fine-tune accuracy ({args.epochs} epoch(s)) on {n} random feasible {args.workload} points "
-          f"(accuracy {min(acc):.4f}..{max(acc):.4f}, {len(set(acc))} distinct values):")
+    print(f"\nKendall tau-b vs full fine-tune accuracy ({args.epochs} epoch(s)) on {n} random feasible points, "
+          f"{args.space} space, {doc['workload']['name']} (accuracy {min(acc):.4f}..{max(acc):.4f}, median "
+          f"{statistics.median(acc):.4f}, {sum(a >= 0.5 for a in acc)} of {n} >= 0.5, {len(set(acc))} distinct):")
     for k in estimators:
-        print(f"  {k:12s} tau {kendall_tau(est[k], acc):+.3f}   mean cost {cost[k] / n:.3f} s/point "
+        print(f"  {k:12s} tau {kendall_tau(est[k], acc):+.3f}   mean CPU {cost[k] / n:.3f} s/point "
               f"(full fine-tune {cost['finetune'] / n:.3f} s/point)"
               + (f"   [{args.steps} steps]" if k == "steps" else "   [table filled on the fly]"))
     print(f"  fine-tune seed {cfg.seed} vs seed {cfg.seed + 1}: tau {kendall_tau(acc2, acc):+.3f} (the full "
@@ -167,22 +240,32 @@ def tau_benchmark(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--finetunes", type=int, default=12)
+    ap.add_argument("--space", default="rich", choices=list(SPACES))
+    ap.add_argument("--finetunes", type=int, default=20)
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--methods", default="random,tpe,mf-tpe")
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--estimate", default="steps", choices=list(ESTIMATES))
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=4)
+    ap.add_argument("--promote", default="front")
+    ap.add_argument("--quantile", type=float, default=0.5)
+    ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--margin", type=float, default=0.0)
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--workload", default="digits")
-    ap.add_argument("--w-bits", default="2,3,4")
-    ap.add_argument("--a-bits", default="2,3,4")
+    ap.add_argument("--workload", default=None, help="default: mnist1d (rich), digits (demo)")
+    ap.add_argument("--num-samples", type=int, default=None, help="the workload's num_samples option (mnist1d)")
+    ap.add_argument("--objectives", default=None, help="comma-separated (default: per space)")
+    ap.add_argument("--caps", default=None, help="';'-separated caps (default: per space; '' for none)")
+    ap.add_argument("--w-bits", default=None)
+    ap.add_argument("--a-bits", default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-hv", action="store_true")
     ap.add_argument("--skip-tau", action="store_true")
     args = ap.parse_args()
+    for n in args.methods.split(","):
+        if n not in METHODS:
+            ap.error(f"--methods: unknown method {n!r}; choose from {', '.join(METHODS)}")
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.skip_tau:
