@@ -25,7 +25,7 @@ def kernel(tmp_path, monkeypatch):
     name = f"_test_twice_{os.getpid()}"
     src = Path(native.__file__).parent / f"{name}.c"
     src.write_text(SRC)
-    monkeypatch.setenv("DSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DSE_NATIVE_CACHE", str(tmp_path / "cache" / "native"))
     monkeypatch.delenv("DSE_NATIVE", raising=False)
     native._LOADED.pop(name, None)
     yield name, src, tmp_path / "cache" / "native"
@@ -88,7 +88,7 @@ def test_two_processes_building_at_once_both_load(kernel):
         lib.twice.restype = ctypes.c_int64
         print(lib.twice(ctypes.c_int64(5)))
     """)
-    env = dict(os.environ, DSE_CACHE_DIR=str(cache.parent))
+    env = dict(os.environ, DSE_NATIVE_CACHE=str(cache))
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
              for _ in range(3)]
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]

@@ -8,10 +8,12 @@ for, and every caller then takes its pure-torch path, which gives the same numbe
 (the C code uses the same IEEE operations in the same order; ``-ffp-contract=off`` keeps the
 compiler from fusing a multiply and an add into one rounding; tests compare both paths).
 
-Built libraries are cached per source hash, compiler flags and CPU under
-``$DSE_CACHE_DIR/native`` (default ``$XDG_CACHE_HOME/termfront-dse`` or
-``~/.cache/termfront-dse``); a build goes to a temporary file and is renamed into place, so
-two processes building at once never load a half-written library.
+Built libraries are cached per source hash, compiler flags and CPU in ``$DSE_NATIVE_CACHE``
+(default ``$XDG_CACHE_HOME/termfront-dse/native`` or ``~/.cache/termfront-dse/native``): a
+build cache like ``__pycache__`` or torch's ``torch_extensions``, deliberately not under
+``$DSE_CACHE_DIR`` (which holds a user's trained weights: a ``--dry-run`` leaves that
+untouched). A build goes to a temporary file and is renamed into place, so two processes
+building at once never load a half-written library.
 """
 from __future__ import annotations
 
@@ -41,9 +43,9 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("DSE_CACHE_DIR")
-    if base:
-        return Path(base) / "native"
+    own = os.environ.get("DSE_NATIVE_CACHE")
+    if own:
+        return Path(own)
     xdg = os.environ.get("XDG_CACHE_HOME")
     root = Path(xdg) if xdg else Path.home() / ".cache"
     return root / "termfront-dse" / "native"
