@@ -2,12 +2,16 @@
 ``hwmodels`` against another copy of the package (e.g. a commit's, extracted with
 ``git archive <commit> hwmodels | tar -x -C /tmp/old``), rounds interleaved.
 
-    python benchmarks/bench_hwpoint_ab.py /tmp/old/hwmodels [--repeat 100] [--rounds 5]
+    python benchmarks/bench_hwpoint_ab.py /tmp/old/hwmodels [--repeat 100] [--rounds 5] [--model systolic]
+                                          [--clock thread|wall]
 
 Prints microseconds per point (best round) for ``warm`` (the default point again),
-``warm-plan`` (one point with a scheme per layer again) and ``new`` (fresh random
-points, per-layer memos warm as in a running search), and the
-ratio before/after. Regimes as in ``bench_hwmodels.py``.
+``warm-plan`` (one point with a scheme per layer again), ``new`` (fresh random
+points, per-layer memos warm as in a running search) and ``new-array`` (fresh random
+points whose array shape and clock are new too, so every layer misses the per-layer
+memo, as in the pre-flight's random sample), ``cold`` (the default point with every memo
+cleared first), and the ratio before/after. Regimes as in
+``bench_hwmodels.py``. Timed on this thread's CPU clock unless ``--clock wall``.
 """
 
 from __future__ import annotations
@@ -53,40 +57,67 @@ def main() -> None:
     ap.add_argument("other", type=Path, help="the other hwmodels package directory (the 'before')")
     ap.add_argument("--repeat", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--model", default="systolic", choices=("systolic", "bitserial", "termserial", "hetero"))
+    ap.add_argument("--clock", default="thread", choices=("thread", "wall"))
     args = ap.parse_args()
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    module, cls = {"systolic": ("systolic", "SystolicModel"), "bitserial": ("bitserial", "BitSerialModel"),
+                   "termserial": ("termserial", "TermSerialModel"), "hetero": ("hetero", "HeteroModel")}[args.model]
     pkgs = {"before": load(args.other, "hwmodels_before"), "after": load(ROOT / "hwmodels", "hwmodels")}
     state = {}
     for tag, hw in pkgs.items():
         w = resnet18(hw)
-        m = importlib.import_module(hw.__name__ + ".systolic").SystolicModel()
+        m = getattr(importlib.import_module(f"{hw.__name__}.{module}"), cls)()
         pool = [hw.QuantScheme("fixed", a, b) for a in range(2, 9) for b in range(2, 9)]
         rng = random.Random(0)
         mk = lambda: [hw.DesignPoint.make({l.name: rng.choice(pool) for l in w.layers},
                                           {"rows": rng.choice([8, 16, 32])}) for _ in range(args.repeat)]
+        # new array shape and clock each point: nothing in the per-layer memo
+        cols = "fixed_cols" if args.model == "hetero" else "cols"
+        mk_array = lambda: [hw.DesignPoint.make({l.name: rng.choice(pool) for l in w.layers},
+                                                {"rows": rng.choice([8, 16, 32]), cols: rng.randint(4, 64),
+                                                 "clock_hz": rng.uniform(100e6, 300e6)})
+                            for _ in range(args.repeat)]
         for p in mk() * 3:  # per-layer memos as in a running search
             m.evaluate(w, p)
-        state[tag] = (w, m, hw.DesignPoint.make(), mk)
-    regimes = ("warm", "warm-plan", "new")
+        clear = importlib.import_module(f"{hw.__name__}.array_core").clear_caches
+        state[tag] = (w, m, hw.DesignPoint.make(), mk, mk_array, clear)
+    regimes = ("warm", "warm-plan", "new", "new-array", "cold")
     best = {(t, r): float("inf") for t in pkgs for r in regimes}
     for _ in range(args.rounds):
-        for tag, (w, m, d, mk) in state.items():
+        for tag, (w, m, d, mk, mk_array, clear) in state.items():
             m.evaluate(w, d)
-            t = time.perf_counter()
+            t = clock()
             for _ in range(args.repeat):
                 m.evaluate(w, d)
-            best[tag, "warm"] = min(best[tag, "warm"], (time.perf_counter() - t) / args.repeat * 1e6)
+            best[tag, "warm"] = min(best[tag, "warm"], (clock() - t) / args.repeat * 1e6)
             pts = mk()
             plan = pts[0]  # one full per-layer plan, again and again
             m.evaluate(w, plan)
-            t = time.perf_counter()
+            t = clock()
             for _ in range(args.repeat):
                 m.evaluate(w, plan)
-            best[tag, "warm-plan"] = min(best[tag, "warm-plan"], (time.perf_counter() - t) / args.repeat * 1e6)
+            best[tag, "warm-plan"] = min(best[tag, "warm-plan"], (clock() - t) / args.repeat * 1e6)
             pts = pts[1:] + mk()[:1]
-            t = time.perf_counter()
+            t = clock()
             for p in pts:
                 m.evaluate(w, p)
-            best[tag, "new"] = min(best[tag, "new"], (time.perf_counter() - t) / args.repeat * 1e6)
+            best[tag, "new"] = min(best[tag, "new"], (clock() - t) / args.repeat * 1e6)
+            pts = mk_array()
+            t = clock()
+            for p in pts:
+                m.evaluate(w, p)
+            best[tag, "new-array"] = min(best[tag, "new-array"], (clock() - t) / args.repeat * 1e6)
+    for _ in range(args.rounds):  # last: clearing the memos would change the regimes above
+        for tag, (w, m, d, mk, mk_array, clear) in state.items():
+            cold = 0.0
+            for _ in range(max(args.repeat // 10, 1)):
+                clear()
+                t = clock()
+                m.evaluate(w, d)
+                cold += clock() - t
+            best[tag, "cold"] = min(best[tag, "cold"], cold / max(args.repeat // 10, 1) * 1e6)
+    print(f"ResNet-18, {args.model}, best of {args.rounds} rounds of {args.repeat} points, {args.clock} clock")
     for r in regimes:
         b, a = best["before", r], best["after", r]
         print(f"{r:9s} before {b:8.1f} us  after {a:8.1f} us  ratio {b / a:6.1f}x")

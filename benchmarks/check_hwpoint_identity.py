@@ -5,7 +5,8 @@ the working tree's.
 
     python benchmarks/check_hwpoint_identity.py ROOT OUT.json
 
-Each plan is evaluated twice (the second may be a memo hit). Compare two outputs with
+Each plan is evaluated twice (the second may be a memo hit). A second set ("wide/")
+adds term and msq schemes and draws the array shape, clock, buffers and device per point. Compare two outputs with
 ``python -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); print(a==b)" A B``.
 """
 
@@ -48,6 +49,30 @@ for name in list_models():
             except Exception as e:  # Unsupported and the like must match too
                 r = f"ERR {type(e).__name__} {e}"
             out[f"{name}/{i}/{rep}"] = r
+# wider plans: term and msq schemes, and new array shapes, clocks and buffers each point
+# (every layer misses the per-layer memo; small buffers tile and spill, as in the pre-flight)
+wide = pool + [QuantScheme("term", b, a, term_budget=k, group_size=g, term_encoding=e)
+               for b, a, k, g, e in ((8, 8, 12, 4, "binary"), (6, 4, 3, 1, "csd"), (8, 6, 20, 16, "binary"))]
+wide += [QuantScheme("msq", b, a, sp2_fraction=f) for b, a, f in ((4, 4, 0.5), (6, 8, 0.25), (4, 8, 1.0))]
+for name in list_models():
+    m = get_model(name)
+    kn = {k.name: k for k in m.knobs()}
+    for i in range(150):
+        knobs = {"clock_hz": rng.uniform(5e7, 4e8), "weight_buffer_bytes": rng.choice([2048, 16384, 1 << 20]),
+                 "ofmap_buffer_bytes": rng.choice([1024, 32768]), "rows": rng.choice([2, 7, 16, 48])}
+        for k in ("cols", "fixed_cols", "sp2_cols"):
+            if k in kn:
+                knobs[k] = rng.choice([1, 5, 16, 40])
+        for k in ("pe_arith", "dataflow", "serial", "device"):
+            if k in kn:
+                knobs[k] = rng.choice(kn[k].choices)
+        p = DesignPoint.make({l.name: rng.choice(wide) for l in w.layers}, knobs)
+        for rep in range(2):
+            try:
+                r = json.dumps(m.evaluate(w, p).to_dict(), sort_keys=True)
+            except Exception as e:
+                r = f"ERR {type(e).__name__} {e}"
+            out[f"wide/{name}/{i}/{rep}"] = r
 print(len(out), "evaluations,", sum(v.startswith("ERR") for v in out.values()), "raised")
 with open(sys.argv[2], "w") as f:
     json.dump(out, f)

@@ -34,10 +34,11 @@ SCALE-Sim's (topology -> GEMM -> per-dataflow folds -> memory -> report), in clo
    UltraRAM for the three double-buffered scratchpads, checked against the device.
 
 Steps 1-3 live in :mod:`hwmodels.array_folds`, 4-5 (one layer on a configuration) in
-:mod:`hwmodels.array_layer`, the fabric and RAM counts of 6 in :mod:`hwmodels.array_fabric`;
-this module holds the PE envelope, the model family (:class:`ArrayModel`) and the memo
-caches, and re-exports the others' names so ``from hwmodels.array_core import X`` keeps
-working.
+:mod:`hwmodels.array_layer` (with the per-layer memo), the fabric and RAM counts of 6 in
+:mod:`hwmodels.array_fabric`; :mod:`hwmodels.array_vector` prices a homogeneous array's
+layers together, in one pass (the same numbers). This module holds the PE envelope, the
+model family (:class:`ArrayModel`) and the memo caches, and re-exports the others' names so
+``from hwmodels.array_core import X`` keeps working.
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from .arith import accumulator_bits, array_overhead, dsp_lanes, exact_fixed_bits, pe_cost, product_bits, row_classes
+from .arith import array_overhead, row_classes
 from .array_fabric import (BRAM18_ASPECTS, RAM_BLOCK_BYTES, SLICE_INPUT_STAGES, URAM_ASPECTS, PEEnvelope,
                            array_resources, ram_blocks, ram_read_mux, ram_stack)
 from .array_folds import DATAFLOWS, fold_cycles, scalesim_cycles, spatio_temporal, sram_accesses
-from .array_layer import ArrayConfig, RowPart, array_layer_cost, merge_costs, price_parts
-from .base import (DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources, Unsupported, check_fit,
-                   schemes_for)
+from .array_layer import (ArrayConfig, CacheInfo, LayerMemo, RowPart, WorkloadView, array_layer_cost,
+                          clear_workload_views, layer_token, merge_costs, price_parts, workload_view)
+from .array_vector import context_facts, context_records, envelope_pack, pe_use, price_homogeneous, price_workload
+from .base import DesignPoint, HardwareModel, HwReport, Knob, LayerCost, Resources, check_fit
 from .devices import Device, catalog_entry, get_device, list_devices
 from .energy import EnergyModel
 from .formats import QuantScheme
@@ -74,19 +76,6 @@ DRAM_EFFICIENCY = 0.75
 
 # --- the PE envelope -------------------------------------------------------------------
 
-def envelope_pack(unit: str, env: PEEnvelope, dsp_gen: str) -> int:
-    """MACs per PE of a ``unit`` array whose PEs are ``env``: a DSP array packs at its
-    widest operands (``arith.dsp_packing`` of ``env``'s widths: one PE runs every layer,
-    as :mod:`hwmodels.rtl.array` generates it); 1 for other units; 0 when the envelope's
-    product fits no slice (each layer is then priced at its own packing)."""
-    if unit != "dsp" or not env.w_bits:
-        return 1
-    try:
-        return dsp_lanes(dsp_gen, env.w_bits, env.a_bits)
-    except Unsupported:
-        return 0
-
-
 @lru_cache(maxsize=4096)
 def pe_envelope(unit: str, uses: frozenset[tuple[int, QuantScheme]], dsp_gen: str,
                 energy: EnergyModel, serial: str) -> PEEnvelope:
@@ -96,16 +85,13 @@ def pe_envelope(unit: str, uses: frozenset[tuple[int, QuantScheme]], dsp_gen: st
     memo = _pe_use_memo(unit, dsp_gen, energy, serial)
     if len(memo) > _PE_USE_MEMO_SIZE:
         memo.clear()
-    vals = []
-    for use in uses:
-        v = memo.get(use)
-        if v is None:
-            v = memo[use] = _pe_use(unit, use[0], use[1], dsp_gen, energy, serial)
-        vals.append(v)
+    vals = list(map(memo.get, uses))
+    if None in vals:
+        vals = [v if v is not None else memo.setdefault(use, pe_use(unit, use[0], use[1], dsp_gen, energy, serial))
+                for use, v in zip(uses, vals)]
     if not vals:
         return PEEnvelope()
-    start = (0.0, 0.0, 0.0, 0, 0, 0, 0.0)
-    return PEEnvelope(*(max(z, *col) for z, col in zip(start, zip(*vals))))
+    return PEEnvelope(*map(max, (0.0, 0.0, 0.0, 0, 0, 0, 0.0), *vals))
 
 
 #: Most (K, scheme) entries one :func:`_pe_use_memo` dict holds before it is emptied.
@@ -114,20 +100,9 @@ _PE_USE_MEMO_SIZE = 8192
 
 @lru_cache(maxsize=64)
 def _pe_use_memo(unit: str, dsp_gen: str, energy: EnergyModel, serial: str) -> dict:
-    """(K, scheme) -> :func:`_pe_use` for one PE context: its key is hashed once per
-    envelope, not once per use (an EnergyModel hash walks all its fields)."""
+    """(K, scheme) -> :func:`~hwmodels.array_vector.pe_use` for one PE context: its key is
+    hashed once per envelope, not once per use (an EnergyModel hash walks all its fields)."""
     return {}
-
-
-def _pe_use(unit: str, K: int, s: QuantScheme, dsp_gen: str, energy: EnergyModel,
-            serial: str) -> tuple[float, float, float, int, int, int, float]:
-    """One use's contribution to :func:`pe_envelope`: (lut, ff, dsp, w, a, acc bits,
-    forwarded-operand share held in the slice)."""
-    pe = pe_cost(unit, s, K, dsp_gen, energy, serial)
-    # shift PEs store and stream pow2/sp2 weights as their codes (sign + exponents:
-    # 13 SP2 levels fit a 4-bit code); multipliers need the exact fixed-point word
-    w = s.w_bits if unit == "shift" and s.kind in ("pow2", "sp2") else exact_fixed_bits(s.kind, s.w_bits)
-    return pe.lut, pe.ff, pe.dsp, w, s.a_bits, accumulator_bits(product_bits(s), K), pe.fwd_in_slice
 
 
 def overhead_resources(cfg: ArrayConfig, env: PEEnvelope) -> Resources:
@@ -210,8 +185,15 @@ class ArrayModel(HardwareModel):
 
     Constructor keyword arguments override knob defaults (validated), e.g.
     ``SystolicModel(rows=32, device="XCZU9EG")``. Subclasses declare ``_extra_knobs`` and
-    ``_config``; the heterogeneous model also overrides ``_price`` and ``_resources``.
+    ``_config``; the heterogeneous model also sets ``_layer_cost`` (its memoised per-layer
+    price) and overrides ``_uses``, ``_pack`` and ``_resources``. A model that overrides none
+    of them is evaluated in one pass over the layers
+    (:func:`~hwmodels.array_vector.price_homogeneous`); the others step by step.
     """
+
+    #: the memoised cost of one layer (a :class:`~hwmodels.array_layer.LayerMemo`); the
+    #: homogeneous one's misses are priced together (:mod:`hwmodels.array_vector`)
+    _layer_cost: LayerMemo = array_layer_cost
 
     def __init__(self, **defaults: Any):
         base = {k.name: k for k in self._all_knobs()}
@@ -259,17 +241,33 @@ class ArrayModel(HardwareModel):
             static_power_w=static_power(float(kv["static_power_w"]), device), **fields)
 
     def _price(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
-        return array_layer_cost(layer, scheme, cfg)
+        return self._layer_cost(layer, scheme, cfg)
+
+    def _price_layers(self, view: WorkloadView, schemes: list[QuantScheme], cfg: ArrayConfig) -> tuple:
+        """Every layer's cost, in order (:func:`~hwmodels.array_vector.price_workload`: the
+        homogeneous array's per-layer memo misses priced together)."""
+        if type(self)._price is not ArrayModel._price:  # a subclass prices its own way
+            return tuple(self._price(layer, s, cfg) for layer, s in zip(view.layers, schemes))
+        return price_workload(self._layer_cost, view, schemes, cfg, vector=self._layer_cost is array_layer_cost)
 
     def _uses(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig) -> frozenset:
         """(K, scheme) of every row class the array runs (what its PE envelope covers)."""
-        return frozenset((l.K, s) for l, s0 in pairs for _, s in row_classes(s0, l.n_per_group))
+        out = set()
+        for l, s in pairs:
+            if s.kind == "msq":  # the one kind of several row classes (arith.row_classes)
+                out.update((l.K, c) for _, c in row_classes(s, l.n_per_group))
+            else:
+                out.add((l.K, s))
+        return frozenset(out)
 
-    def _pack(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig) -> int:
-        """MACs per PE of the array's DSP lanes (:func:`envelope_pack`); 0 for other units."""
+    def _pack(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig,
+              uses: frozenset | None = None) -> int:
+        """MACs per PE of the array's DSP lanes (:func:`envelope_pack`); 0 for other units.
+        ``uses``: :meth:`_uses` of ``pairs``, when the caller has it."""
         if cfg.unit != "dsp":
             return 0
-        env = pe_envelope("dsp", self._uses(pairs, cfg), cfg.dsp_gen, cfg.energy, cfg.serial)
+        env = pe_envelope("dsp", self._uses(pairs, cfg) if uses is None else uses, cfg.dsp_gen, cfg.energy,
+                          cfg.serial)
         return envelope_pack("dsp", env, cfg.dsp_gen)
 
     def _with_pack(self, cfg: ArrayConfig, pack: int) -> ArrayConfig:
@@ -280,25 +278,49 @@ class ArrayModel(HardwareModel):
         if out is None:
             if len(cache) > 4096:
                 cache.clear()
-            out = cache[(cfg, pack)] = replace(cfg, pack=pack)
+            out = cache[(cfg, pack)] = cfg.with_pack(pack)
         return out
 
-    def _resources(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig) -> Resources:
-        env = pe_envelope(cfg.unit, self._uses(pairs, cfg), cfg.dsp_gen, cfg.energy, cfg.serial)
-        if cfg.pack and env.dsp:  # one packing for the whole array (the envelope's)
-            env = replace(env, dsp=1.0 / cfg.pack)
-        return (array_resources(cfg.rows, cfg.cols, env, cfg.dataflow) + overhead_resources(cfg, env)
-                + buffer_resources(cfg, env))
+    def _resources(self, pairs: tuple[tuple[LayerSpec, QuantScheme], ...], cfg: ArrayConfig,
+                   uses: frozenset | None = None) -> Resources:
+        env = pe_envelope(cfg.unit, self._uses(pairs, cfg) if uses is None else uses, cfg.dsp_gen, cfg.energy,
+                          cfg.serial)
+        return array_fabric_resources(cfg, env)
 
     def _config_for(self, kv: Mapping[str, Any]) -> ArrayConfig:
         key = tuple(kv.items())
         cache = self.__dict__.setdefault("_configs", {})
-        cfg = cache.get(key)
-        if cfg is None:
+        device = get_device(kv["device"])
+        hit = cache.get(key)
+        if hit is not None and hit[1] is device:  # (a device registered again is another one)
+            return hit[0]
+        if len(cache) > 4096:
+            cache.clear()
+        cfg = self._config(kv)
+        cache[key] = (cfg, device)
+        return cfg
+
+    def _resolve(self, point: DesignPoint) -> tuple[Device, ArrayConfig]:
+        """The point's device and configuration, memoised on its knob values and their
+        types (``True == 1``, but a bool is no int knob value) while :meth:`knobs` and the
+        device's catalog entry stay the same."""
+        ks = self.knobs()
+        cache = self.__dict__.setdefault("_resolved", {})
+        try:
+            key = (point.knobs, tuple([type(v) for _, v in point.knobs]))
+            hit = cache.get(key)
+        except TypeError:  # an unhashable knob value: validation names it
+            key = hit = None
+        if hit is not None and hit[0] is ks and catalog_entry(hit[1].name.upper()) is hit[1]:
+            return hit[1], hit[2]
+        kv = self.resolve_knobs(point)
+        cfg = self._config_for(kv)
+        device = get_device(kv["device"])
+        if key is not None:
             if len(cache) > 4096:
                 cache.clear()
-            cfg = cache[key] = self._config(kv)
-        return cfg
+            cache[key] = (ks, device, cfg)
+        return device, cfg
 
     def evaluate(self, workload: Workload, point: DesignPoint) -> HwReport:
         # whole-evaluation memo (bounded LRU, see _REPORTS): a point evaluated again on the
@@ -321,15 +343,20 @@ class ArrayModel(HardwareModel):
         return report
 
     def _evaluate(self, workload: Workload, point: DesignPoint) -> tuple[HwReport, Device]:
-        kv = self.resolve_knobs(point)
-        cfg = self._config_for(kv)
-        pairs = tuple(schemes_for(workload, point))
-        if not pairs:
+        device, cfg = self._resolve(point)
+        view = workload_view(workload)
+        schemes = view.schemes(point)
+        if not schemes:
             raise ValueError(f"workload {workload.name!r}: no compute layers to price")
-        cfg = self._with_pack(cfg, self._pack(pairs, cfg))
-        layers = tuple(self._price(layer, scheme, cfg) for layer, scheme in pairs)
-        resources = self._resources(pairs, cfg)
-        device = get_device(kv["device"])
+        if _one_pass(type(self)):  # the homogeneous array's steps, in one pass over the layers
+            cfg, layers, env = price_homogeneous(view, schemes, cfg, self._with_pack)
+            resources = array_fabric_resources(cfg, env)
+        else:
+            pairs = tuple(zip(view.layers, schemes))
+            uses = self._uses(pairs, cfg)
+            cfg = self._with_pack(cfg, self._pack(pairs, cfg, uses))
+            layers = self._price_layers(view, schemes, cfg)
+            resources = self._resources(pairs, cfg, uses)
         capacity = device.capacity
         memory_bound = sum(1 for l in layers if l.memory_cycles > l.compute_cycles)
         notes = ("resources count the lanes, skew registers, control/address generation, "
@@ -346,6 +373,41 @@ class ArrayModel(HardwareModel):
 
 
 # --- memo caches -------------------------------------------------------------------------
+
+_ONE_PASS: dict[type, bool] = {}
+
+
+def _one_pass(cls: type) -> bool:
+    """Whether ``cls`` prices as :class:`ArrayModel` does (no pricing hook overridden), so
+    :func:`~hwmodels.array_vector.price_homogeneous` may do its steps in one pass."""
+    out = _ONE_PASS.get(cls)
+    if out is None:
+        hooks = ("_price", "_price_layers", "_uses", "_pack", "_resources")
+        out = _ONE_PASS[cls] = (cls._layer_cost is array_layer_cost
+                                and all(getattr(cls, h) is getattr(ArrayModel, h) for h in hooks))
+    return out
+
+
+#: most (configuration, PE envelope) -> resources entries kept before the memo is emptied
+RESOURCES_MEMO_SIZE = 4096
+_RESOURCES: dict[tuple, Resources] = {}
+
+
+def array_fabric_resources(cfg: ArrayConfig, env: PEEnvelope) -> Resources:
+    """Resources of a homogeneous array of ``env`` lanes on ``cfg`` (memoised): lanes, skew
+    and output path, overhead and scratchpads; a packed DSP array at the envelope's one
+    packing (``cfg.pack``)."""
+    key = (cfg, env)
+    out = _RESOURCES.get(key)
+    if out is None:
+        if len(_RESOURCES) > RESOURCES_MEMO_SIZE:
+            _RESOURCES.clear()
+        if cfg.pack and env.dsp:  # one packing for the whole array (the envelope's)
+            env = replace(env, dsp=1.0 / cfg.pack)
+        out = _RESOURCES[key] = (array_resources(cfg.rows, cfg.cols, env, cfg.dataflow)
+                                 + overhead_resources(cfg, env) + buffer_resources(cfg, env))
+    return out
+
 
 #: Most whole-evaluation reports kept (least recently used dropped first). Keyed on
 #: (model, workload) identity and the point's value; each entry holds its model and
@@ -391,8 +453,10 @@ def clear_caches() -> None:
     from . import arith
     with _REPORTS_LOCK:
         _REPORTS.clear()
-    for fn in (array_layer_cost, pe_envelope, _pe_use_memo, ram_blocks, arith.pe_cost,
-               arith.product_bits, arith.fixed_dsp, arith.fixed_lut, arith.lane_cost,
+    clear_workload_views()
+    _RESOURCES.clear()
+    for fn in (array_layer_cost, pe_envelope, _pe_use_memo, context_facts, context_records, ram_blocks,
+               arith.pe_cost, arith.product_bits, arith.fixed_dsp, arith.fixed_lut, arith.lane_cost,
                arith.lane_module_price, arith.array_overhead,
                arith.pow2_shift, arith.sp2_shift, arith.bitserial, arith.termserial,
                arith.row_classes, arith.row_bit_folds, arith.split_row_groups, *_CACHES):
@@ -403,10 +467,11 @@ __all__ = [
     # this module: the PE envelope, the model family, memo caches
     "BUFFER_RAMS", "DRAM_EFFICIENCY", "REPORT_MEMO_SIZE", "ZYNQ7_DDR3_BYTES_PER_S", "ArrayModel",
     "buffer_resources", "clear_caches", "clock_violation", "common_knobs", "envelope_pack",
-    "overhead_resources", "pe_envelope", "register_cache", "static_power",
+    "overhead_resources", "pe_envelope", "register_cache", "static_power", "array_fabric_resources",
     # re-exported: hwmodels.array_folds, hwmodels.array_layer, hwmodels.array_fabric
     "DATAFLOWS", "fold_cycles", "scalesim_cycles", "spatio_temporal", "sram_accesses",
-    "ArrayConfig", "RowPart", "array_layer_cost", "merge_costs", "price_parts",
+    "ArrayConfig", "CacheInfo", "LayerMemo", "RowPart", "WorkloadView", "array_layer_cost", "layer_token",
+    "merge_costs", "price_parts", "workload_view",
     "BRAM18_ASPECTS", "RAM_BLOCK_BYTES", "SLICE_INPUT_STAGES", "URAM_ASPECTS", "PEEnvelope",
     "array_resources", "ram_blocks", "ram_read_mux", "ram_stack",
 ]

@@ -6,19 +6,23 @@ re-exports these names).
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections import OrderedDict, namedtuple
 from dataclasses import dataclass
-from functools import lru_cache
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from .arith import (SERIAL_UNITS, accumulator_bits, dot_cycles, pe_cost, product_bits, row_bit_folds, row_classes,
                     split_row_groups)
 from .array_fabric import RAM_BLOCK_BYTES
 from .array_folds import fold_cycles, sram_accesses
-from .base import LayerCost
+from .base import DesignPoint, LayerCost
 from .energy import EnergyModel
 from .formats import QuantScheme
 from .metrics import check_row_bits, layer_mac_bits, layer_term_pairs
 from .traffic import dram_bytes, ifmap_elems_read, weight_storage_bits
-from .workload import LayerSpec
+from .workload import LayerSpec, Workload
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,16 @@ class ArrayConfig:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def with_pack(self, pack: int) -> "ArrayConfig":
+        """This configuration with ``pack`` MACs per PE (``dataclasses.replace(self,
+        pack=pack)``, which would re-derive the constants: none depends on ``pack``)."""
+        new = object.__new__(ArrayConfig)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state["pack"] = pack
+        state["_hash"] = hash(tuple(state[f] for f in self.__dataclass_fields__))
+        return new
 
 
 @dataclass(frozen=True)
@@ -137,16 +151,159 @@ def price_parts(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig,
     energy = (g * e_mac + sram_bits * cfg.sram_j_per_bit + offchip * 8.0 * em.dram_j_per_bit()
               + cfg.static_power_w * latency)
     macs = layer.macs
-    return LayerCost(
-        name=layer.name, cycles=cycles, latency_s=latency, energy_j=energy, macs=macs,
-        compute_cycles=float(compute), memory_cycles=memory,
-        mac_bits=layer_mac_bits(layer, scheme), term_pairs=layer_term_pairs(layer, scheme),
-        utilization=macs / (cycles * cfg.lanes) if cycles else 0.0,
-        lut_share=(Ng - hard_rows) / Ng, dsp_share=hard_rows / Ng, bytes_offchip=offchip)
+    return LayerCost.of(  # name, cycles, latency_s, energy_j, macs, compute_cycles, memory_cycles,
+        # mac_bits, term_pairs, utilization, lut_share, dsp_share, bytes_offchip
+        layer.name, cycles, latency, energy, macs, float(compute), memory,
+        layer_mac_bits(layer, scheme), layer_term_pairs(layer, scheme),
+        macs / (cycles * cfg.lanes) if cycles else 0.0, (Ng - hard_rows) / Ng, hard_rows / Ng, offchip)
 
 
-@lru_cache(maxsize=1 << 16)
-def array_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+# --- the per-layer memo -------------------------------------------------------------------
+
+#: what :meth:`LayerMemo.cache_info` returns (the fields of ``functools.lru_cache``'s)
+CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
+
+_LAYER_TOKENS: dict[LayerSpec, int] = {}
+_TOKEN_COUNT = itertools.count()
+#: most distinct layers given a token before the table is emptied (tokens are never reused,
+#: so an emptied table only costs memo misses)
+LAYER_TOKENS_SIZE = 1 << 16
+
+
+def layer_token(layer: LayerSpec) -> int:
+    """A small int standing for ``layer``'s value (equal layers, one token): per-layer
+    memo keys hold it instead of the layer, whose hash walks 14 fields."""
+    tok = _LAYER_TOKENS.get(layer)
+    if tok is None:
+        if len(_LAYER_TOKENS) >= LAYER_TOKENS_SIZE:
+            _LAYER_TOKENS.clear()
+        tok = _LAYER_TOKENS.setdefault(layer, next(_TOKEN_COUNT))
+    return tok
+
+
+class LayerMemo:
+    """A per-layer cost function ``fn(layer, scheme, cfg)`` with a bounded memo, and
+    ``cache_info`` / ``cache_clear`` as ``functools.lru_cache`` has them.
+
+    Entries are kept per configuration (``cfg -> {(layer token, scheme): cost}``), so an
+    evaluation hashes its configuration once (:meth:`table`) and each layer's key is a
+    ``(token, scheme)`` pair. Past ``maxsize`` entries the oldest go first (the oldest
+    configuration's oldest entries). :class:`~hwmodels.array_core.ArrayModel` reads and
+    stores entries directly (:meth:`table`, :meth:`put_many`) so that the misses of one
+    evaluation can be priced together (:mod:`hwmodels.array_vector`)."""
+
+    def __init__(self, fn: Callable[[LayerSpec, QuantScheme, ArrayConfig], LayerCost], maxsize: int = 1 << 16):
+        self.fn, self.maxsize = fn, maxsize
+        self.__wrapped__, self.__doc__, self.__name__ = fn, fn.__doc__, fn.__name__
+        self._data: OrderedDict[ArrayConfig, OrderedDict[tuple, LayerCost]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __call__(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+        key = (layer_token(layer), scheme)
+        cost = self._data.get(cfg, _EMPTY).get(key)
+        if cost is not None:
+            self.hits += 1
+            return cost
+        cost = self.fn(layer, scheme, cfg)
+        self.put_many(cfg, ((key, cost),))
+        return cost
+
+    def table(self, cfg: ArrayConfig) -> Mapping[tuple, LayerCost]:
+        """``(layer token, scheme) -> cost`` of ``cfg`` (read only; empty when none)."""
+        return self._data.get(cfg, _EMPTY)
+
+    def get(self, key: tuple) -> LayerCost | None:
+        """The cost under ``(layer token, scheme, cfg)``, or None."""
+        tok, scheme, cfg = key
+        return self._data.get(cfg, _EMPTY).get((tok, scheme))
+
+    def put(self, key: tuple, cost: LayerCost) -> None:
+        tok, scheme, cfg = key
+        self.put_many(cfg, (((tok, scheme), cost),))
+
+    def put_many(self, cfg: ArrayConfig, items) -> None:
+        """Store ``((layer token, scheme), cost)`` pairs of ``cfg``, dropping the oldest
+        entries past ``maxsize``."""
+        items = list(items)
+        if not items:
+            return
+        with self._lock:
+            table = self._data.get(cfg)
+            if table is None:
+                table = self._data[cfg] = OrderedDict()
+            n = len(table)
+            table.update(items)
+            added = len(table) - n
+            self._size += added
+            self.misses += added
+            while self._size > self.maxsize:
+                old_cfg, old = next(iter(self._data.items()))
+                old.popitem(last=False)  # O(1); a dict's first key is O(n) after many deletions
+                self._size -= 1
+                if not old:
+                    del self._data[old_cfg]
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self.hits, self.misses, self.maxsize, self._size)
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._size = self.hits = self.misses = 0
+
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+class WorkloadView:
+    """What an evaluation reads of a workload, computed once per workload object: its
+    layers, their names and per-layer memo tokens."""
+
+    __slots__ = ("workload", "layers", "names", "name_set", "tokens")
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+        self.layers = tuple(workload.layers)
+        self.names = tuple(l.name for l in self.layers)
+        self.name_set = frozenset(self.names)
+        self.tokens = tuple(layer_token(l) for l in self.layers)
+
+    def schemes(self, point: DesignPoint) -> list[QuantScheme]:
+        """The point's scheme of every layer, in order (as :func:`~hwmodels.base.schemes_for`)."""
+        for n, _ in point.schemes:
+            if n not in self.name_set:
+                raise ValueError(f"plan: layer {n!r} is not in workload {self.workload.name!r}")
+        plan, default = dict(point.schemes), point.default_scheme
+        return [plan.get(n, default) for n in self.names]
+
+
+#: most workload views kept (keyed on the workload's identity; each holds its workload)
+WORKLOAD_VIEWS_SIZE = 64
+_VIEWS: OrderedDict[int, WorkloadView] = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
+
+
+def workload_view(workload: Workload) -> WorkloadView:
+    """The :class:`WorkloadView` of ``workload`` (memoised on its identity, bounded)."""
+    view = _VIEWS.get(id(workload))
+    if view is not None and view.workload is workload:
+        return view
+    view = WorkloadView(workload)
+    with _VIEWS_LOCK:
+        _VIEWS[id(workload)] = view
+        while len(_VIEWS) > WORKLOAD_VIEWS_SIZE:
+            _VIEWS.popitem(last=False)
+    return view
+
+
+def clear_workload_views() -> None:
+    with _VIEWS_LOCK:
+        _VIEWS.clear()
+
+
+def _array_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
     """Cost of one layer on a homogeneous array of ``cfg.unit`` lanes (memoised).
 
     An ``msq`` layer's SP2 and fixed rows are priced as separate row classes: on a
@@ -174,6 +331,10 @@ def array_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) ->
     return price_parts(layer, scheme, cfg, parts, "shared" if same else "sequential")
 
 
+#: cost of one layer on a homogeneous array (memoised, :class:`LayerMemo`)
+array_layer_cost = LayerMemo(_array_layer_cost)
+
+
 def merge_costs(layer: LayerSpec, pieces: list[LayerCost], cfg: ArrayConfig) -> LayerCost:
     """One layer's cost from the costs of sub-layers that run one after another."""
     tot = {f: sum(getattr(c, f) for c in pieces) for f in
@@ -184,4 +345,5 @@ def merge_costs(layer: LayerSpec, pieces: list[LayerCost], cfg: ArrayConfig) -> 
                      lut_share=1.0 - hard, dsp_share=hard, **tot)
 
 
-__all__ = ["ArrayConfig", "RowPart", "array_layer_cost", "merge_costs", "price_parts"]
+__all__ = ["ArrayConfig", "CacheInfo", "LayerMemo", "RowPart", "WORKLOAD_VIEWS_SIZE", "WorkloadView",
+           "array_layer_cost", "clear_workload_views", "layer_token", "merge_costs", "price_parts", "workload_view"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 from .formats import QuantScheme
@@ -182,7 +182,8 @@ class Resources:
     uram: float = 0.0
 
     def __add__(self, other: "Resources") -> "Resources":
-        return Resources(*(a + b for a, b in zip(astuple_(self), astuple_(other))))
+        return Resources(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp,
+                         self.bram18 + other.bram18, self.uram + other.uram)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -210,6 +211,18 @@ class LayerCost:
     lut_share: float = 0.0
     dsp_share: float = 0.0
     bytes_offchip: float = 0.0
+
+    @classmethod
+    def of(cls, *values: Any) -> "LayerCost":
+        """``LayerCost(*values)`` with every field given, in field order, built without
+        the frozen dataclass's per-field ``object.__setattr__`` (pricing builds one per
+        layer of every new point; this is ~2x faster). The object is the same."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(zip(_LAYER_COST_FIELDS, values, strict=True))
+        return obj
+
+
+_LAYER_COST_FIELDS = tuple(f.name for f in fields(LayerCost))
 
 
 @dataclass(frozen=True)
@@ -303,8 +316,14 @@ class HardwareModel(ABC):
 
     def resolve_knobs(self, point: DesignPoint) -> dict[str, Any]:
         """Knob values for ``point``: validated, defaults filled in."""
-        knobs = {k.name: k for k in self.knobs()}
-        out = {name: k.default for name, k in knobs.items()}
+        ks = self.knobs()
+        state = getattr(self, "__dict__", {})
+        cached = state.get("_knob_table")  # tables of the last knobs() tuple (immutable: reusable)
+        if cached is None or cached[0] is not ks:
+            cached = (ks, {k.name: k for k in ks}, {k.name: k.default for k in ks})
+            if type(ks) is tuple:
+                state["_knob_table"] = cached
+        knobs, out = cached[1], dict(cached[2])
         for name, value in point.knobs:
             if name not in knobs:
                 raise ValueError(f"{name}: unknown knob for hardware model '{self.name}'; "

@@ -204,23 +204,6 @@ class QuantScheme:
         if self.row_bits is not None:
             self._check_row_bits()
 
-    # A scheme keys every per-layer memo of the hardware models, so its hash (the
-    # dataclass's: the field tuple's) is computed once and kept in the instance dict; it
-    # is not pickled or copied (str hashes differ between processes).
-    def __hash__(self) -> int:
-        try:
-            return self.__dict__["_hash"]
-        except KeyError:
-            h = self.__dict__["_hash"] = hash((self.kind, self.w_bits, self.a_bits, self.granularity,
-                                               self.term_budget, self.group_size, self.term_encoding,
-                                               self.sp2_fraction, self.a_term_budget, self.row_bits))
-            return h
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("_hash", None)
-        return state
-
     def _check_row_bits(self) -> None:
         rb = self.row_bits
         if not _FORMATS[self.kind].row_bits:

@@ -35,13 +35,16 @@ from .base import Knob, LayerCost, Resources, Unsupported
 from .devices import Device, get_device
 from .energy import EnergyModel
 from .formats import QuantScheme
-from .array_core import (DATAFLOWS, ArrayConfig, ArrayModel, PEEnvelope, RowPart, array_resources,
-                         buffer_resources, cols_knob, overhead_resources, pe_envelope, price_parts, register_cache)
+from .array_core import (DATAFLOWS, ArrayConfig, ArrayModel, LayerMemo, PEEnvelope, RowPart, array_resources,
+                         buffer_resources, cols_knob, envelope_pack, overhead_resources, pe_envelope, price_parts,
+                         register_cache)
 from .workload import LayerSpec
 
 
+@register_cache
+@lru_cache(maxsize=1 << 14)
 def route_rows(scheme: QuantScheme, rows: int, K: int, cfg: ArrayConfig) -> tuple[RowPart, ...]:
-    """Split one layer's rows (per group) between the DSP array and the SP2 array."""
+    """Split one layer's rows (per group) between the DSP array and the SP2 array (memoised)."""
     if scheme.kind == "msq":
         return tuple(RowPart(n, s, "shift", cfg.sp2_cols) if s.kind == "sp2" else RowPart(n, s, "dsp", cfg.cols)
                      for n, s in row_classes(scheme, rows))
@@ -56,11 +59,13 @@ def route_rows(scheme: QuantScheme, rows: int, K: int, cfg: ArrayConfig) -> tupl
     return tuple(p for p in parts if p.rows > 0)
 
 
-@register_cache
-@lru_cache(maxsize=1 << 16)
-def hetero_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
+def _hetero_layer_cost(layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
     """Cost of one layer on the two arrays running in parallel (memoised)."""
     return price_parts(layer, scheme, cfg, route_rows(scheme, layer.n_per_group, layer.K, cfg), "parallel")
+
+
+#: cost of one layer on the two arrays (memoised, :class:`~hwmodels.array_layer.LayerMemo`)
+hetero_layer_cost = register_cache(LayerMemo(_hetero_layer_cost))
 
 
 class HeteroModel(ArrayModel):
@@ -82,37 +87,63 @@ class HeteroModel(ArrayModel):
         return self._base_config(kv, unit="dsp", cols=int(kv["fixed_cols"]), sp2_cols=int(kv["sp2_cols"]),
                                  dataflow=str(kv["dataflow"]))
 
-    def _price(self, layer: LayerSpec, scheme: QuantScheme, cfg: ArrayConfig) -> LayerCost:
-        return hetero_layer_cost(layer, scheme, cfg)
+    _layer_cost = hetero_layer_cost
 
     def _array_uses(self, pairs, cfg: ArrayConfig) -> tuple[frozenset, frozenset]:
         """(K, scheme) uses of the DSP array and of the SP2 array."""
         dsp_uses, sp2_uses = set(), set()
-        w_max = max(s.w_bits for _, s in pairs)
-        a_max = max(s.a_bits for _, s in pairs)
-        k_max = max(l.K for l, _ in pairs)
         for layer, scheme in pairs:
             for p in route_rows(scheme, layer.n_per_group, layer.K, cfg):
                 (sp2_uses if p.unit == "shift" else dsp_uses).add((layer.K, p.scheme))
-        # an array no layer uses is still built: size it for the widest format met
-        dsp_uses = dsp_uses or {(k_max, QuantScheme("fixed", w_max, a_max))}
-        sp2_uses = sp2_uses or {(k_max, QuantScheme("sp2", w_max, a_max))}
+        if not dsp_uses or not sp2_uses:
+            # an array no layer uses is still built: size it for the widest format met
+            w_max = max(s.w_bits for _, s in pairs)
+            a_max = max(s.a_bits for _, s in pairs)
+            k_max = max(l.K for l, _ in pairs)
+            dsp_uses = dsp_uses or {(k_max, QuantScheme("fixed", w_max, a_max))}
+            sp2_uses = sp2_uses or {(k_max, QuantScheme("sp2", w_max, a_max))}
         return frozenset(dsp_uses), frozenset(sp2_uses)
 
-    def _uses(self, pairs, cfg: ArrayConfig) -> frozenset:
-        return self._array_uses(pairs, cfg)[0]   # the DSP array's (its packing)
+    def _uses(self, pairs, cfg: ArrayConfig) -> tuple[frozenset, frozenset]:
+        """The uses of both arrays (:meth:`_array_uses`): the DSP array's set its packing."""
+        return self._array_uses(pairs, cfg)
 
-    def _resources(self, pairs, cfg: ArrayConfig) -> Resources:
-        dsp_uses, sp2_uses = self._array_uses(pairs, cfg)
+    def _pack(self, pairs, cfg: ArrayConfig, uses: tuple[frozenset, frozenset] | None = None) -> int:
+        dsp_uses = (self._uses(pairs, cfg) if uses is None else uses)[0]
+        env = pe_envelope("dsp", dsp_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
+        return envelope_pack("dsp", env, cfg.dsp_gen)
+
+    def _resources(self, pairs, cfg: ArrayConfig, uses: tuple[frozenset, frozenset] | None = None) -> Resources:
+        dsp_uses, sp2_uses = self._array_uses(pairs, cfg) if uses is None else uses
         env_d = pe_envelope("dsp", dsp_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
+        env_s = pe_envelope("shift", sp2_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
+        return _two_array_resources(cfg, env_d, env_s)
+
+
+#: most (configuration, envelopes) -> resources entries kept before the memo is emptied
+RESOURCES_MEMO_SIZE = 4096
+_RESOURCES: dict[tuple, Resources] = {}
+
+
+def _two_array_resources(cfg: ArrayConfig, env_d: PEEnvelope, env_s: PEEnvelope) -> Resources:
+    """Both arrays' fabric, the overhead and the scratchpads sized for both (memoised)."""
+    key = (cfg, env_d, env_s)
+    out = _RESOURCES.get(key)
+    if out is None:
+        if len(_RESOURCES) > RESOURCES_MEMO_SIZE:
+            _RESOURCES.clear()
         if cfg.pack and env_d.dsp:  # one packing for the whole DSP array (the envelope's)
             env_d = replace(env_d, dsp=1.0 / cfg.pack)
-        env_s = pe_envelope("shift", sp2_uses, cfg.dsp_gen, cfg.energy, cfg.serial)
         both = PEEnvelope(w_bits=max(env_d.w_bits, env_s.w_bits), a_bits=max(env_d.a_bits, env_s.a_bits),
                           acc_bits=max(env_d.acc_bits, env_s.acc_bits))
-        return (array_resources(cfg.rows, cfg.cols, env_d, cfg.dataflow)
-                + array_resources(cfg.rows, cfg.sp2_cols, env_s, cfg.dataflow, left_skew=False)
-                + overhead_resources(cfg, both) + buffer_resources(cfg, both))
+        out = _RESOURCES[key] = (array_resources(cfg.rows, cfg.cols, env_d, cfg.dataflow)
+                                 + array_resources(cfg.rows, cfg.sp2_cols, env_s, cfg.dataflow, left_skew=False)
+                                 + overhead_resources(cfg, both) + buffer_resources(cfg, both))
+    return out
+
+
+_two_array_resources.cache_clear = _RESOURCES.clear
+register_cache(_two_array_resources)
 
 
 @dataclass(frozen=True)

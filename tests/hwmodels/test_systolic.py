@@ -328,7 +328,10 @@ def test_pe_use_memo_is_bounded(monkeypatch):
     from hwmodels import array_core
     monkeypatch.setattr(array_core, "_PE_USE_MEMO_SIZE", 2)
     array_core.clear_caches()
-    m = SystolicModel()
+    # the hetero model's envelopes use pe_envelope (a homogeneous array reads its uses from
+    # its per-layer records: tests/hwmodels/test_array_vector.py checks that bound)
+    from hwmodels.hetero import HeteroModel
+    m = HeteroModel()
     layers = [LayerSpec.gemm(f"l{i}", 16, 16 + 8 * i, 16) for i in range(4)]
     w = Workload.chain("pe_use", layers)
     plans = [DesignPoint.make({l.name: QuantScheme("fixed", 2 + (i + j) % 6, 8) for i, l in enumerate(layers)})
