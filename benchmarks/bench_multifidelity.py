@@ -26,24 +26,28 @@ Two search spaces (``--space``):
    reference 1.1 per objective (the convention of bench_search.py). Printed: absolute values,
    the ratios to random, and the hypervolume each run still MISSES to the union of every
    run's points (the headroom measure: a ratio near 1 can hide that random is close to the
-   best any method found); trials, screens, wall and CPU time per run.
+   best any method found); the same hypervolumes with the reference just beyond the nadir of
+   the union's front (only the region of good trade-offs counts); trials, screens, wall and
+   CPU time per run.
 2. Kendall tau (tau-b) of each screen estimate against the full fine-tune accuracy on N
    (``--points``, >= 30) hardware-feasible points drawn with Optuna's RandomSampler from the
    same space; for scale, also the tau between two full fine-tunes with different seeds.
 
     python benchmarks/bench_multifidelity.py [--space rich|demo] [--finetunes 20] [--seeds 0,1,2]
         [--methods random,tpe,mf-tpe] [--points 30] [--estimate steps] [--steps 10] [--warmup 5]
-        [--margin 0.0] [--epochs 1] [--skip-hv] [--skip-tau]
+        [--margin 0.0] [--tolerance 0.0] [--epochs 1] [--skip-hv] [--skip-tau]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import statistics
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -52,7 +56,7 @@ import torch
 from dse.config import DEMO, ScreenConfig, parse_config
 from dse.record import STATUS_SCREENED, TrialRecord
 from dse.study import open_study, resolve, run_worker
-from dse.study.pareto import hypervolume, normalize, to_minimization
+from dse.study.pareto import hypervolume, normalize, pareto_mask, to_minimization
 from dse.study.screen import ESTIMATES, kendall_tau
 from dse.study.storage import open_storage
 from hvtable import hv_table  # benchmarks/hvtable.py (the script's folder is on sys.path)
@@ -105,7 +109,7 @@ def rich_doc(args) -> dict:
 SPACES = {"rich": rich_doc, "demo": demo_doc}
 
 
-def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) -> dict:
+def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen, max_trials: int = 10**9) -> dict:
     cfg = replace(parse_config(doc), sampler=sampler, seed=seed, name=f"{sampler}-{seed}-{screen is not None}")
     cfg = replace(cfg, screen=screen)
     resolved = resolve(cfg)
@@ -116,7 +120,7 @@ def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) ->
     def on_trial(study, trial) -> None:
         if TrialRecord.get(trial, "finetune") is not None:
             done[0] += 1
-        if done[0] >= finetunes:
+        if done[0] >= finetunes or trial.number + 1 >= max_trials:  # a rule too strict stops at max_trials
             raise _Enough
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -138,7 +142,7 @@ def run(doc: dict, sampler: str, seed: int, finetunes: int, url: str, screen) ->
 
 def screen_config(args) -> ScreenConfig:
     return ScreenConfig(estimate=args.estimate, steps=args.steps, warmup=args.warmup, margin=args.margin,
-                        promote=args.promote, quantile=args.quantile)
+                        promote=args.promote, quantile=args.quantile, tolerance=args.tolerance)
 
 
 METHODS = {"random": ("random", False), "tpe": ("tpe", False), "mf-tpe": ("tpe", True), "mf-random": ("random", True)}
@@ -155,10 +159,13 @@ def hv_benchmark(args) -> None:
             sampler, screened = METHODS[name]
             for seed in seeds:
                 res[(name, seed)] = r = run(doc, sampler, seed, args.finetunes, f"{tmp}/{name}-{seed}.journal",
-                                            screen if screened else None)
+                                            screen if screened else None, args.max_trials)
                 print(f"  {name:9s} seed {seed}: {r['finetunes']} fine-tunes ({r['feasible_finetunes']} feasible), "
                       f"{r['trials']} trials ({r['screened_out']} screened out, {r['infeasible']} infeasible), "
                       f"wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s", flush=True)
+    if args.save:  # every run's fine-tuned feasible points, to recompute any measure later
+        Path(args.save).write_text(json.dumps({f"{n}/{s}": {**r, "values": r["values"].tolist()}
+                                               for (n, s), r in res.items()}, indent=1))
     first = next(iter(res.values()))
     directions, objectives = first["directions"], first["objectives"]
     m = len(directions)
@@ -173,7 +180,7 @@ def hv_benchmark(args) -> None:
           f"objectives {', '.join(objectives)}; caps {doc['constraints'].get('caps') or 'none'}; normalised over all "
           f"runs' feasible points: {span}; reference 1.1); screen {args.estimate}"
           + (f" {args.steps} steps" if args.estimate == "steps" else "") + f", rule {args.promote}, warm-up "
-          f"{args.warmup}, margin {args.margin:g}, finetune epochs {args.epochs}")
+          f"{args.warmup}, margin {args.margin:g}, tolerance {args.tolerance:g}, finetune epochs {args.epochs}")
     union = hypervolume(normalize(allv, low, high), ref)
     rnd = statistics.mean(hv[("random", s)] for s in seeds) if "random" in names else None
     print(f"headroom: the union of every run's points reaches {union:.4f} (box {ref.prod():.4f})"
@@ -185,6 +192,18 @@ def hv_benchmark(args) -> None:
     miss = {k: union - v for k, v in hv.items()}
     print("\n".join(hv_table(miss, names, seeds, [(f"random/{n}", names.index("random"), names.index(n))
                                                   for n in names if n != "random"] if "random" in names else [])))
+    # a second convention (Ishibuchi et al. 2018, "How to specify a reference point in hypervolume
+    # calculation"): reference just beyond the nadir of the union's front, so the volume counts
+    # only the region of good trade-offs instead of the whole span of every point found
+    un = normalize(allv, low, high)
+    front = un[pareto_mask(un)]
+    nadir, ideal = front.max(0), front.min(0)
+    ref2 = nadir + 0.1 * (nadir - ideal)
+    hv2 = {k: hypervolume(normalize(to_minimization(r["values"], directions), low, high), ref2)
+           if len(r["values"]) else 0.0 for k, r in res.items()}
+    print(f"\nreference at the union front's nadir + 10 % of its range ({len(front)} front points; union "
+          f"{hypervolume(un, ref2):.4f}):")
+    print("\n".join(hv_table(hv2, names, seeds, ratios)))
     for n in names:
         rs = [res[(n, s)] for s in seeds]
         print(f"{n}: mean trials {statistics.mean(r['trials'] for r in rs):.1f} (screened out "
@@ -242,6 +261,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--space", default="rich", choices=list(SPACES))
     ap.add_argument("--finetunes", type=int, default=20)
+    ap.add_argument("--max-trials", type=int, default=300, help="a run stops here even short of --finetunes")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--methods", default="random,tpe,mf-tpe")
     ap.add_argument("--points", type=int, default=30)
@@ -252,6 +272,7 @@ def main() -> None:
     ap.add_argument("--quantile", type=float, default=0.5)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--tolerance", type=float, default=0.0)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--workload", default=None, help="default: mnist1d (rich), digits (demo)")
     ap.add_argument("--num-samples", type=int, default=None, help="the workload's num_samples option (mnist1d)")
@@ -260,6 +281,7 @@ def main() -> None:
     ap.add_argument("--w-bits", default=None)
     ap.add_argument("--a-bits", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save", default=None, help="write every run's points and counts to this JSON file")
     ap.add_argument("--skip-hv", action="store_true")
     ap.add_argument("--skip-tau", action="store_true")
     args = ap.parse_args()

@@ -13,7 +13,8 @@ def hv_table(hv: Mapping[tuple[Hashable, int], float], names: Sequence[Hashable]
     ``(label, i, j)`` showing ``names[i] / names[j]``, each as wide as its label."""
     def line(tag: str, row: list[float]) -> str:
         return (f"{tag:<4}  " + "  ".join(f"{v:8.4f}" for v in row) + "   "
-                + "  ".join(f"{row[i] / row[j]:{len(label)}.3f}" for label, i, j in ratios))
+                + "  ".join(f"{row[i] / row[j]:{len(label)}.3f}" if row[j] else f"{'-':>{len(label)}}"
+                           for label, i, j in ratios))
 
     head = "seed  " + "  ".join(f"{n:>8}" for n in names) + "   " + "  ".join(label for label, _, _ in ratios)
     rows = [line(str(seed), [hv[(n, seed)] for n in names]) for seed in seeds]

@@ -180,6 +180,8 @@ class Evaluator:
                                   hw, rows, ft, {"hw_s": hw_s, "finetune_s": ft["time_s"],
                                                  "total_s": time.perf_counter() - t0}, screen, self.cfg.fidelity)
             metrics.update(training_metrics(result))
+            if screen and hasattr(self.screen_fn, "observe"):  # the screen calibrates on what it promoted
+                self.screen_fn.observe(screen["estimate"], float(result.accuracy))
             for cap in self.acc_caps:
                 constraints[f"cap:{cap.metric}"] = cap.violation(result.accuracy)
             if result.aborted:

@@ -31,11 +31,13 @@ class ScreenConfig:
                             "fine-tune) or sensitivity (per-layer table, no training)")
     steps: int = setting(10, Int(1, 100_000), "optimizer steps of the 'steps' estimate")
     promote: str = setting("front", Choice(PROMOTION_RULES), "promotion rule: front (not dominated by an "
-                           "earlier screened design) or quantile (estimate >= the quantile of earlier ones)")
+                           "earlier promoted design) or quantile (estimate >= the quantile of earlier ones)")
     margin: float = setting(0.0, Num(0.0, 1.0), "accuracy slack added to a candidate's estimate by the "
                             "'front' rule")
     quantile: float = setting(0.5, Num(0.0, 1.0), "quantile of earlier estimates the 'quantile' rule requires")
     warmup: int = setting(5, Int(0, 1_000_000), "first screened candidates promoted unconditionally")
+    tolerance: float = setting(0.0, Num(0.0, 10.0), "'front' rule: relative slack on the hardware objectives "
+                               "within which an earlier, no less accurate design counts as dominating")
 
 
 def check_screen(screen: ScreenConfig | None, fidelity: str, needs_training: bool) -> None:

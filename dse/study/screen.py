@@ -18,11 +18,21 @@ Estimates (``screen.estimate``):
 
 Promotion (``screen.promote``), after ``screen.warmup`` candidates promoted unconditionally:
 
-- ``front``: promoted unless an earlier screened candidate dominates it on the study's
+- ``front``: promoted unless an earlier promoted candidate dominates it on the study's
   objectives, accuracy taken as the estimate (the candidate's plus ``screen.margin``) and
   the hardware objectives from the hardware model;
 - ``quantile``: promoted when the estimate is at least the ``screen.quantile`` quantile of
   the earlier estimates.
+
+With either rule, once ``CALIBRATE_MIN`` candidates have been fine-tuned after their screen,
+the estimate is also mapped onto the full fine-tune's accuracy (a least-squares line through
+the (estimate, accuracy) pairs of the fine-tuned candidates: a 10-step screen reads lower than
+the fine-tune it predicts) and a candidate whose predicted accuracy plus ``screen.margin``
+falls short of an ``accuracy >=`` cap (or ``finetune.abandon_below``) is not promoted: its
+fine-tune would end infeasible. ``screen.tolerance`` (``front`` only) makes the dominance test
+coarser: an earlier design within that relative slack on every hardware objective (and at
+least as accurate) counts as dominating, so fewer near-duplicates of a known design are
+fine-tuned in many-objective spaces where almost everything is non-dominated.
 
 The history is the study's screened trials (read from the storage when a worker starts)
 plus those this worker screens; workers do not see each other's later screens.
@@ -136,27 +146,105 @@ def _minimization(cfg: Any, accuracy: float, metrics: Mapping[str, float]) -> tu
     return tuple(out)
 
 
+#: fine-tuned candidates needed before the estimate is calibrated and checked against caps
+CALIBRATE_MIN = 3
+
+
+def accuracy_floors(cfg: Any) -> list[tuple[float, str]]:
+    """(level, name) of every lower bound on accuracy: ``accuracy >=`` caps and
+    ``finetune.abandon_below``; a design below one ends infeasible or abandoned."""
+    out = [(float(c.value), str(c)) for c in cfg.caps if c.metric == "accuracy" and c.op == ">="]
+    if cfg.finetune.abandon_below is not None:
+        out.append((float(cfg.finetune.abandon_below), f"finetune.abandon_below = {cfg.finetune.abandon_below:g}"))
+    return out
+
+
+class Calibration:
+    """Least-squares line from screen estimates to full fine-tune accuracies (slope >= 0)."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[float, float]] = []
+
+    def add(self, est: float, accuracy: float) -> None:
+        if math.isfinite(est) and math.isfinite(accuracy):
+            self.pairs.append((float(est), float(accuracy)))
+
+    def predict(self, est: float) -> Optional[float]:
+        """The predicted accuracy, or None with fewer than CALIBRATE_MIN pairs."""
+        n = len(self.pairs)
+        if n < CALIBRATE_MIN:
+            return None
+        mx = sum(e for e, _ in self.pairs) / n
+        my = sum(a for _, a in self.pairs) / n
+        sxx = sum((e - mx) ** 2 for e, _ in self.pairs)
+        slope = max(0.0, sum((e - mx) * (a - my) for e, a in self.pairs) / sxx) if sxx > 0 else 0.0
+        return my + slope * (est - mx)
+
+
 class Screener:
     """The screening stage: ``screener(point, metrics)`` estimates the candidate's accuracy
-    and decides; returns the dict the evaluator records as the ``screen`` user attr."""
+    and decides; returns the dict the evaluator records as the ``screen`` user attr. The
+    evaluator reports each promoted candidate's fine-tuned accuracy back through
+    :meth:`observe` (the calibration)."""
 
     def __init__(self, cfg: Any, estimate: Estimate, history: Iterable[tuple[float, Mapping[str, float]]] = ()):
         self.cfg = cfg
         self.sc = cfg.screen
         self.estimate = estimate
         self.history: list[tuple[float, tuple[float, ...]]] = []
+        self.promoted: list[tuple[float, tuple[float, ...]]] = []  # those fine-tuned: the front rule's rivals
+        self.calibration = Calibration()
+        self.floors = accuracy_floors(cfg)
         self.screened = 0
         for est, metrics in history:
-            self._remember(est, metrics)
+            tuned = "accuracy" in metrics  # a fine-tuned candidate: its estimate and what it reached
+            self._remember(est, metrics, tuned)
+            if tuned:
+                self.observe(est, float(metrics["accuracy"]))
 
-    def _remember(self, est: float, metrics: Mapping[str, float]) -> None:
-        self.history.append((est, _minimization(self.cfg, est, metrics)))
+    def _remember(self, est: float, metrics: Mapping[str, float], promoted: bool) -> None:
+        entry = (est, _minimization(self.cfg, est, metrics))
+        self.history.append(entry)
+        if promoted:
+            self.promoted.append(entry)
         self.screened += 1
+
+    def observe(self, est: float, accuracy: float) -> None:
+        """A promoted candidate's full fine-tune reached ``accuracy`` (its screen said ``est``)."""
+        self.calibration.add(est, accuracy)
+
+    def _below_floor(self, est: float) -> Optional[str]:
+        pred = self.calibration.predict(est) if self.floors else None
+        if pred is None:
+            return None
+        for level, name in self.floors:
+            if pred + self.sc.margin < level:
+                return (f"screened out: estimated accuracy {est:.4f} predicts {pred:.4f} after the fine-tune "
+                        f"(calibrated on {len(self.calibration.pairs)} fine-tuned designs, margin "
+                        f"{self.sc.margin:g}), below {name}")
+        return None
+
+    def _dominates(self, other: Sequence[float], mine: Sequence[float]) -> bool:
+        tol = self.sc.tolerance
+        if tol <= 0:
+            return dominates(other, mine)
+        # coarse dominance: no less accurate, and within (1 + tol) of the candidate on the
+        # hardware objectives (minimised, so a positive value may grow by tol x |value|)
+        for (obj, o, m) in zip(self.cfg.objectives, other, mine):
+            if obj == "accuracy":
+                if o > m:
+                    return False
+            elif o > m + tol * abs(m):
+                return False
+        return any(o != m for o, m in zip(other, mine))
 
     def decide(self, est: float, metrics: Mapping[str, float]) -> tuple[bool, str]:
         """(promoted, why) for an estimate against the history so far."""
         if self.screened < self.sc.warmup:
             return True, f"warm-up ({self.screened + 1} of {self.sc.warmup})"
+        low = self._below_floor(est)
+        if low is not None:
+            return False, low
         if self.sc.promote == "quantile":
             ests = sorted(e for e, _ in self.history)
             q = _quantile(ests, self.sc.quantile)
@@ -165,18 +253,23 @@ class Screener:
             return False, (f"screened out: estimated accuracy {est:.4f} < {self.sc.quantile:g} quantile "
                            f"{q:.4f} of {len(ests)} screened designs")
         mine = _minimization(self.cfg, min(1.0, est + self.sc.margin), metrics)
-        for other_est, other in self.history:
-            if dominates(other, mine):
+        # rivals: the promoted candidates only. With exact dominance that changes nothing (a
+        # screened-out design is dominated by a promoted one, or below an accuracy floor that
+        # then rules out whatever it dominates too); with a tolerance it keeps the slack from
+        # compounding along a chain of screened-out designs
+        for other_est, other in self.promoted:
+            if self._dominates(other, mine):
                 return False, (f"screened out: estimated accuracy {est:.4f} (margin {self.sc.margin:g}) is "
-                               f"dominated by a screened design estimated at {other_est:.4f} that is no worse "
-                               f"on {', '.join(o for o in self.cfg.objectives if o != 'accuracy')}")
+                               f"dominated by a promoted design estimated at {other_est:.4f} that is no worse "
+                               f"on {', '.join(o for o in self.cfg.objectives if o != 'accuracy')}"
+                               + (f" (tolerance {self.sc.tolerance:g})" if self.sc.tolerance > 0 else ""))
         return True, "not dominated by the screened designs"
 
     def __call__(self, point: DesignPoint, metrics: Mapping[str, float]) -> dict[str, Any]:
         t0 = time.perf_counter()
         est = float(self.estimate(point))
         promoted, why = self.decide(est, metrics)
-        self._remember(est, metrics)
+        self._remember(est, metrics, promoted)
         out = {"estimate": est, "kind": self.sc.estimate, "rule": self.sc.promote, "promoted": promoted,
                "reason": "" if promoted else why, "why": why, "time_s": time.perf_counter() - t0}
         if self.sc.estimate == "steps":

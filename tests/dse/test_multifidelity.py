@@ -11,10 +11,11 @@ import pytest
 from cli_harness import assert_refused, run_inprocess, snapshot
 from optuna.trial import TrialState
 
+import dse.study.run as run_module
 from dse.config import DEMO, ScreenConfig, StudyConfig, parse_config
 from dse.study import open_study, resolve, run_worker, status_counts
 from dse.study.fidelity import finetune_fidelity, register_fidelity
-from dse.study.screen import ESTIMATES, Screener, kendall_tau, stored_history
+from dse.study.screen import ESTIMATES, Screener, kendall_tau, make_screen_fn, stored_history
 from dse.study.storage import open_storage
 
 # --- Kendall tau ----------------------------------------------------------------------------
@@ -69,6 +70,54 @@ def test_quantile_rule_and_history_seeded_from_storage_records():
     assert s(0.93, {"latency_s": 1.0})["promoted"]  # median of the four earlier: 0.875 -> 0.93 passes
 
 
+def _capped(**screen) -> StudyConfig:
+    cfg = _cfg(**screen)
+    return replace(cfg, caps=parse_config({**DEMO, "constraints": {"caps": ["accuracy >= 0.5"]}}).caps)
+
+
+def test_calibrated_estimate_below_an_accuracy_cap_is_screened_out():
+    s = Screener(_capped(warmup=0, margin=0.0), lambda p: p)
+    # nothing fine-tuned yet: no calibration, so the cap cannot be judged and 0.10 (fastest) passes
+    assert s(0.10, {"latency_s": 0.5})["promoted"]
+    for est, acc in [(0.3, 0.5), (0.5, 0.7), (0.7, 0.9)]:  # fine-tunes reach the estimate + 0.2
+        s.observe(est, acc)
+    assert s.calibration.predict(0.25) == pytest.approx(0.45)
+    out = s(0.25, {"latency_s": 0.1})  # fastest of all, but predicted 0.45 < 0.5 after its fine-tune
+    assert not out["promoted"] and "predicts 0.4500" in out["reason"] and "accuracy >= 0.5" in out["reason"]
+    assert s(0.35, {"latency_s": 0.05})["promoted"]  # predicted 0.55: passes the cap, and fastest
+    # a margin gives a candidate the benefit of the doubt against the cap too
+    s2 = Screener(_capped(warmup=0, margin=0.1), lambda p: p)
+    for est, acc in [(0.3, 0.5), (0.5, 0.7), (0.7, 0.9)]:
+        s2.observe(est, acc)
+    assert s2(0.25, {"latency_s": 0.1})["promoted"]
+
+
+def test_calibration_is_seeded_from_stored_finetuned_trials():
+    hist = [(0.3, {"latency_s": 3.0, "accuracy": 0.5}), (0.5, {"latency_s": 2.0, "accuracy": 0.7}),
+            (0.6, {"latency_s": 9.0}),  # screened out: no accuracy, not a calibration pair
+            (0.7, {"latency_s": 1.0, "accuracy": 0.9})]
+    s = Screener(_capped(warmup=0), lambda p: p, history=hist)
+    assert s.calibration.pairs == [(0.3, 0.5), (0.5, 0.7), (0.7, 0.9)] and s.screened == 4
+    assert not s(0.2, {"latency_s": 0.1})["promoted"]  # predicted 0.40 < 0.5
+
+
+def test_front_tolerance_counts_near_equal_hardware_as_dominated():
+    est = {"a": 0.95, "b": 0.94, "c": 0.97}
+    lat = {"a": 1.0, "b": 0.95, "c": 0.5}
+    plain = Screener(_cfg(warmup=1), lambda p: est[p])
+    assert [plain(p, {"latency_s": lat[p]})["promoted"] for p in "abc"] == [True, True, True]
+    coarse = Screener(_cfg(warmup=1, tolerance=0.1), lambda p: est[p])
+    # b is 5 % faster than a but less accurate: within the 10 % tolerance a dominates it;
+    # c is twice as fast and more accurate: promoted
+    out = [coarse(p, {"latency_s": lat[p]}) for p in "abc"]
+    assert [o["promoted"] for o in out] == [True, False, True] and "tolerance 0.1" in out[1]["reason"]
+    # only promoted designs are rivals: the slack does not compound along screened-out ones
+    est, lat = {"a": 0.95, "b": 0.94, "d": 0.93}, {"a": 1.0, "b": 0.92, "d": 0.85}
+    chain = Screener(_cfg(warmup=1, tolerance=0.1), lambda p: est[p])
+    # b: within 10 % of a -> out; d is within 10 % of b (0.92 <= 0.935) but 15 % faster than a -> in
+    assert [chain(p, {"latency_s": lat[p]})["promoted"] for p in "abd"] == [True, False, True]
+
+
 # --- a real search: screened-out trials are never fine-tuned ---------------------------------
 
 @pytest.fixture(scope="module")
@@ -96,18 +145,25 @@ def screened_study(tmp_path_factory):
     resolved = resolve(cfg)
     handle = open_storage(str(tmp / "s.journal"))
     study, _ = open_study(handle, cfg, doc, resolved)
+    screeners: list[Screener] = []
+
+    def keep(resolved, trials=()):  # the worker's real screening stage, kept to look at
+        screeners.append(make_screen_fn(resolved, trials))
+        return screeners[-1]
+
+    mp.setattr(run_module, "make_screen_fn", keep)
     try:
         register_fidelity("finetune", counting, replace=True)
         run_worker(handle, resolved, cfg.trials, None)
     finally:
         register_fidelity("finetune", finetune_fidelity, replace=True)
         mp.undo()
-    return study, calls
+    return study, calls, screeners[0], resolved
 
 
 @pytest.mark.slow  # a real 10-trial search with fine-tunes (~10-20 s on 2 loaded cores)
 def test_screened_out_trials_are_not_finetuned(screened_study):
-    study, calls = screened_study
+    study, calls, screener, resolved = screened_study
     trials = study.get_trials()
     out = [t for t in trials if t.user_attrs.get("status") == "screened out"]
     tuned = [t for t in trials if "finetune" in t.user_attrs]
@@ -127,11 +183,17 @@ def test_screened_out_trials_are_not_finetuned(screened_study):
     assert all("warm-up" in t.user_attrs["screen"]["why"] for t in first)
     assert status_counts(study)["screened out"] == len(out)
     assert len(stored_history(trials)) == len(out) + len(tuned)
+    # the evaluator reported each fine-tuned accuracy back to the screen (its calibration),
+    # and a worker resuming the study rebuilds the same pairs from the storage
+    by_number = sorted(tuned, key=lambda t: t.number)
+    pairs = [(t.user_attrs["screen"]["estimate"], t.user_attrs["metrics"]["accuracy"]) for t in by_number]
+    assert screener.calibration.pairs == pairs
+    assert make_screen_fn(resolved, trials).calibration.pairs == pairs
 
 
 @pytest.mark.slow  # a real 10-trial search with fine-tunes (~10-20 s on 2 loaded cores)
 def test_each_trial_records_the_fidelity_it_reached(screened_study):
-    study, _ = screened_study
+    study = screened_study[0]
     for t in study.get_trials():
         want = {"screened out": "screen", "infeasible": "hardware", "complete": "finetune"}[t.user_attrs["status"]]
         assert t.user_attrs["fidelity_reached"] == want
@@ -171,6 +233,7 @@ SCREEN_MISTAKES = [
     ("steps = 0", "", "screen.steps: must be in [1, 100000], got 0"),
     ('promote = "best"', "", "screen.promote: unknown value 'best'"),
     ("margin = 2", "", "screen.margin: must be <= 1"),
+    ("tolerance = -0.1", "", "screen.tolerance: must be >= 0"),
     ("warmpu = 3", "", "screen.warmpu: unknown key; allowed:"),
     ("", 'fidelity = "none"\nobjectives = ["latency_s", "lut"]',
      "screen: screens accuracy estimates, but the study does not score accuracy"),
