@@ -272,3 +272,17 @@ def test_sensitivity_table_is_additive_and_measures_each_entry_once(tmp_path, mo
     assert 0.0 <= est <= 1.0 and est < table.float_accuracy  # quantizing costs something at these widths
     drops = dict(table.drops)
     assert table(point) == est and table.drops == drops  # looked up, not measured again
+
+
+def test_report_shows_screened_out_trials_as_their_own_category(screened_study):
+    from dse.report.data import report_data
+
+    study = screened_study[0]
+    out = {t.number for t in study.get_trials() if t.user_attrs.get("status") == "screened out"}
+    data = report_data(study)
+    cats = dict(zip(data["trials"]["number"], data["trials"]["category"]))
+    assert out and {n for n, c in cats.items() if c == "screened"} == out
+    assert data["counts"]["screened out"] == len(out)
+    groups = [g for g in data["infeasible"]["groups"] if g["kind"] == "screened out"]
+    assert sum(g["count"] for g in groups) == len(out)
+    assert all(g["label"].startswith("screened out: estimated accuracy") for g in groups)
