@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from hwmodels.formats import QuantScheme
+from hwmodels.formats import QuantScheme, get_format
 
+from . import fused
 from .formats import assign_sp2_rows, quantizer_for, round_to_levels, row_kurtosis, row_levels_n
+from .formats.grid import Rounding, rounding_for
+from .fused import open_bounds
 from .terms import term_quantize_rows
 
 
@@ -55,14 +59,6 @@ def grad_scale(p: torch.Tensor, factor: float) -> torch.Tensor:
 _NUMPY2 = int(np.__version__.split(".")[0]) >= 2
 
 
-@functools.lru_cache(maxsize=16)
-def _open_bounds(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
-    """The neighbours just outside [lo, hi] in ``dtype``: for values of that dtype,
-    ``lo' < t < hi'`` (hardtanh's backward test) is exactly ``lo <= t <= hi`` (clamp's)."""
-    b = torch.tensor([lo, hi], dtype=dtype)
-    return (float(torch.nextafter(b[0], b[0] - 1)), float(torch.nextafter(b[1], b[1] + 1)))
-
-
 class _LsqFakeQuant(torch.autograd.Function):
     """``ste(c, quant(c)) * a`` with ``c = clamp(x / a, lo, 1)`` and the LSQ clip
     ``a = grad_scale(alpha, factor).abs().clamp_min(1e-8)`` (viewed to ``shape``), as ONE
@@ -78,7 +74,14 @@ class _LsqFakeQuant(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, alpha, factor, lo, quant, shape):  # type: ignore[override]
+    def forward(ctx, x, alpha, factor, lo, quant, shape, rounding=None):  # type: ignore[override]
+        ctx.native = False
+        plan = fused.plan(x, alpha, factor, shape)
+        if plan is not None:
+            out = fused.forward(ctx, plan, x, alpha, lo, quant, rounding)
+            if out is not None:
+                ctx.native = True
+                return out
         # (numpy >= 2: Python floats stay "weak", so float32 values are computed in float32)
         ctx.on_numpy = alpha.device.type == "cpu" and alpha.dtype in (torch.float32, torch.float64) and _NUMPY2
         if ctx.on_numpy:  # the clip's few values: numpy's IEEE ops in alpha's dtype, without torch dispatch
@@ -102,8 +105,10 @@ class _LsqFakeQuant(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
+        if ctx.native:
+            return (*fused.backward(ctx, grad), None, None, None, None, None)
         t, q, a, e = ctx.saved_tensors
-        lo_open, hi_open = _open_bounds(ctx.lo, 1.0, t.dtype)
+        lo_open, hi_open = open_bounds(ctx.lo, 1.0, t.dtype)
         gt = grad * a  # clamp's backward, in place (elementwise, same values as out of place)
         torch.ops.aten.hardtanh_backward.grad_input(gt, t, lo_open, hi_open, grad_input=gt)
         gx = gt / a if ctx.needs_input_grad[0] else None
@@ -121,17 +126,21 @@ class _LsqFakeQuant(torch.autograd.Function):
                 ga = torch.where(e.abs() >= 1e-8, ga, torch.scalar_tensor(0.0, dtype=ga.dtype, device=ga.device))
                 ga = ga * e.sgn()
                 galpha = ga * ctx.factor
-        return gx, galpha, None, None, None, None
+        return gx, galpha, None, None, None, None, None
 
 
 def lsq_fake_quant(x: torch.Tensor, alpha: torch.Tensor, factor, lo: float, quant,
-                   shape: Optional[tuple[int, ...]] = None) -> torch.Tensor:
+                   shape: Optional[tuple[int, ...]] = None, rounding: Optional[Rounding] = None) -> torch.Tensor:
     """LSQ fake quantization: ``ste(c, quant(c)) * a`` with ``c = clamp(x / a, lo, 1)`` and
     ``a = grad_scale(alpha, factor).abs().clamp_min(1e-8)`` (viewed to ``shape``), in one
     autograd node with the composed ops' exact values and gradients. ``quant`` maps the
     clipped values to their levels (never differentiated); ``factor`` is a float or a
-    tensor of alpha's shape (not differentiated)."""
-    return _LsqFakeQuant.apply(x, alpha, factor, lo, quant, shape)
+    tensor of alpha's shape (not differentiated). ``rounding``, when given, says what
+    ``quant`` does (:class:`dse.quant.formats.grid.Rounding`), so the fused kernel can do it
+    in the same pass; without it the kernel calls ``quant`` between its two passes. Float32
+    CPU tensors go through the fused C kernel when it is available, everything else through
+    torch ops; both give the same bits."""
+    return _LsqFakeQuant.apply(x, alpha, factor, lo, quant, shape, rounding)
 
 
 def quantize_normalized(c: torch.Tensor, scheme: QuantScheme, sp2_rows: Optional[torch.Tensor] = None,
@@ -176,6 +185,11 @@ def _mse_init_scale(w: torch.Tensor, quant, per_row: bool, n_grid: int = 24) -> 
         best = torch.where(better, a, best)
         best_err = torch.where(better, err, best_err)
     return best if per_row else best.reshape(())
+
+
+# WeightQuantizer -> (quantizer, scheme, format, row mask and its version, rows, Rounding): kept
+# outside the module, so that pickling a module never meets the format objects
+_ROUNDINGS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
 class WeightQuantizer(nn.Module):
@@ -230,17 +244,32 @@ class WeightQuantizer(nn.Module):
             g = g.to(self.alpha.device, self.alpha.dtype)
         return g
 
+    def _rounding(self, w: torch.Tensor) -> Optional[Rounding]:
+        """What ``_quant`` does, for the fused kernel (cached while the scheme, the format
+        and its quantizer, the row assignment and the row count stay)."""
+        scheme, rows = self.scheme, self.sp2_rows
+        quantize = quantizer_for(scheme.kind).quantize
+        fmt = get_format(scheme.kind)
+        n_rows = w.shape[0] if w.ndim else 0
+        hit = _ROUNDINGS.get(self)
+        if hit is None or hit[0] is not quantize or hit[1] is not scheme or hit[2] is not fmt or hit[3] is not rows \
+                or hit[4] != rows._version or hit[5] != n_rows:
+            rounding = rounding_for(quantize, scheme, rows if rows.numel() else None, w) if w.ndim else None
+            hit = (quantize, scheme, fmt, rows, rows._version, n_rows, rounding)
+            _ROUNDINGS[self] = hit
+        return hit[6]
+
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         shape = (-1,) + (1,) * (w.ndim - 1) if self.per_row else None
         if torch.is_grad_enabled():
             self._cache = None
-            return lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape)
+            return lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape, self._rounding(w))
         # evaluation: weights, clip and scheme rarely change between calls; reuse the result
         # while the same tensors are unchanged (version counters count in-place updates)
         key = (w._version, self.alpha._version, self.scheme, self.sp2_rows._version)
         cache = getattr(self, "_cache", None)  # (absent on modules pickled before it existed)
         if cache is None or cache[0] is not w or cache[1] is not self.alpha or cache[2] != key:
-            out = lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape)
+            out = lsq_fake_quant(w, self.alpha, self._factor(), -1.0, self._quant, shape, self._rounding(w))
             self._cache = (w, self.alpha, key, out)
         return self._cache[3]
 
@@ -253,6 +282,12 @@ class WeightQuantizer(nn.Module):
         if self.scheme.row_bits is not None:
             return q * row_levels_n(self.scheme, q)
         return q * (2 ** (self.scheme.w_bits - 1) - 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _uniform(n: int) -> Rounding:
+    """``round(c * n) / n`` (the activation grid) for the fused kernel."""
+    return Rounding(n=float(n))
 
 
 class ActQuantizer(nn.Module):
@@ -301,14 +336,16 @@ class ActQuantizer(nn.Module):
         b = self.scheme.a_bits
         n = 2 ** (b - 1) - 1 if signed else 2 ** b - 1
         per_item = math.prod(x.shape[1:]) if x.ndim > 1 else x.numel()
+        rounding = None if self.scheme.a_term_budget is not None else _uniform(n)
         return lsq_fake_quant(x, self.alpha, 1.0 / math.sqrt(per_item * n), -1.0 if signed else 0.0,
-                              functools.partial(self._quant_n, n=n))
+                              functools.partial(self._quant_n, n=n), None, rounding)
 
     def _quant_n(self, c: torch.Tensor, n: int) -> torch.Tensor:
+        if self.scheme.a_term_budget is not None:  # round(c * n) inside, then each value's top terms, / n
+            return term_quantize_rows(c.detach().reshape(1, -1), self.scheme.a_term_budget, 1,
+                                      self.scheme.term_encoding, c.dtype, n, prescale=n).reshape(c.shape)
         q = c.detach() * n
         q.round_()  # (in place in the product's new tensor: the values of torch.round(c * n))
-        if self.scheme.a_term_budget is not None:
-            return _per_value_terms(q, self.scheme.a_term_budget, self.scheme.term_encoding, n)
         return q.div_(n)
 
 

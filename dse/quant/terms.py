@@ -18,15 +18,24 @@ a few integer operations per group (SWAR: all planes at once in one int64), and 
 value's result is one more table lookup: "the value with its digits below plane c
 dropped", with c = p* or p* + 1 depending on whether its digit in plane p* is among the
 first r. Larger values fall back to a pass per bit plane.
+
+On CPU the same method runs as one fused C loop (``native/terms.c``, compiled on first use
+by :mod:`dse.quant.native`) reading these same tables: indices, group totals, the cut and
+the result in one pass per block of groups instead of ~10 torch kernels. Its results are
+the torch path's, bit for bit; the torch path stays for CUDA tensors, other dtypes, values
+>= 2**16, and when no compiler is available or ``DSE_NATIVE=0``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from . import term_kernel
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 BudgetLike = Union[int, Sequence[int], np.ndarray, torch.Tensor]
@@ -35,6 +44,76 @@ ENCODINGS = ("binary", "csd")
 
 _TABLE_MAX_BITS = 16  # lookup tables cover |value| < 2**16 (every weight/activation width)
 _CHUNK_VALUES = 1 << 17  # values per pass: keeps the int64 temporaries (1 MiB) in L2
+
+_UNSET = object()
+_lib = _UNSET  # the compiled native/terms.c once looked up; None: torch paths only (tests set it)
+_NP_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _native() -> Optional[ctypes.CDLL]:
+    """The fused C kernel (``native/terms.c``), or ``None`` (no compiler, ``DSE_NATIVE=0``)."""
+    global _lib
+    if _lib is _UNSET:
+        _lib = term_kernel.load()
+    return _lib
+
+
+def _integral(t: torch.Tensor) -> tuple[bool, Optional[tuple[float, float]]]:
+    """Whether every value of floating ``t`` is integral (``t == round(t)``; NaN is not), and
+    its min and max when the kernel measured them in the same pass."""
+    res = term_kernel.integral_range(_lib, t) if _native() is not None else None
+    return (torch.equal(t, torch.round(t)), None) if res is None else res
+
+
+def _native_values(x: torch.Tensor, table: torch.Tensor, vmax: int, prescale: Optional[int]) -> Optional[torch.Tensor]:
+    """Group size 1, one budget: ``table[value + vmax]`` per value in one C pass, or ``None``."""
+    return term_kernel.per_value(_lib, x, table, vmax, prescale) if _native() is not None else None
+
+
+def _native_groups(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, vbits: int, encoding: str,
+                   out_dtype: torch.dtype, divisor: Optional[int], prescale: Optional[int],
+                   value_range: Optional[list] = None) -> Optional[torch.Tensor]:
+    """Rows of groups of ``g`` through the C kernel, reading the torch path's tables for
+    |values| < 2**vbits; ``None`` when it does not apply or a value lies outside the tables."""
+    if _native() is None or x.device.type != "cpu":
+        return None
+    _, _, n_pos, max_terms = _value_tables(vbits, encoding, "cpu")
+    w, swar, per_word = _table_mode(n_pos, max_terms, g)
+    codes = _plane_code_table(vbits, encoding, "cpu", w, per_word)
+    cuts = _cut_table(vbits, encoding, out_dtype, "cpu", divisor)
+    most = g * max_terms  # most digits a group can hold (a larger budget keeps them all)
+    rows = None
+    if isinstance(budget, torch.Tensor):
+        rows = budget.to(device="cpu", dtype=torch.int64).contiguous()
+        if rows.numel() != x.shape[0] or (rows.numel() and int(rows.min()) < 0):
+            return None
+    if cuts.dtype != out_dtype or (rows is None and budget < 0):
+        return None
+    return term_kernel.groups(_lib, x, 0 if rows is not None else min(int(budget), most), rows, g, (1 << vbits) - 1,
+                              codes, w, swar, per_word, n_pos, most, cuts, prescale, value_range)
+
+
+def _native_bounded(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
+                    out_dtype: torch.dtype, divisor: Optional[int], prescale: Optional[int]) -> Optional[torch.Tensor]:
+    """The weight path: ``round(x * prescale)`` of weights normalised to [-1, 1] lies within
+    +-prescale, so the kernel runs with tables sized from that bound, without a min/max pass
+    first. ``None`` (the general path runs) when a value lies outside the bound, or where the
+    general path returns the values unchanged (a budget covering every term a group can hold
+    for the values' real range: that path keeps a rounded -0.0, the tables give 0.0)."""
+    if (type(prescale) is not int or not 1 <= prescale < 1 << _TABLE_MAX_BITS or x.dtype not in _NP_FLOATS
+            or x.device.type != "cpu" or _native() is None):
+        return None
+    vbits = prescale.bit_length()
+    per_row = isinstance(budget, torch.Tensor)
+    if g == 1 and not per_row:  # (the general path never returns values unchanged here)
+        table = _per_value_table(vbits, encoding, budget, out_dtype, "cpu", divisor)
+        return _native_values(x, table, (1 << vbits) - 1, prescale) if table.dtype == out_dtype else None
+    seen: list = []
+    res = _native_groups(x, budget, g, vbits, encoding, out_dtype, divisor, prescale, seen)
+    if res is None or per_row:
+        return res
+    _, _, _, max_terms = _value_tables(max(-seen[0], seen[1]).bit_length(), encoding, "cpu")
+    return None if budget >= g * max_terms else res
 
 
 def _digits(mag: torch.Tensor, n_pos: int, encoding: str) -> torch.Tensor:
@@ -84,21 +163,25 @@ def term_quantize(q: ArrayLike, budget: BudgetLike, group_size: int = 1, encodin
     t = torch.from_numpy(np.ascontiguousarray(q)) if is_numpy else q
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"q: expected a torch tensor or numpy array, got {type(q).__name__}")
-    if t.dtype.is_floating_point and not torch.equal(t, torch.round(t)):
-        raise ValueError("q: term quantization needs integer values; round (or scale) first")
+    value_range = None
+    if t.dtype.is_floating_point:
+        integral, value_range = _integral(t)
+        if not integral:
+            raise ValueError("q: term quantization needs integer values; round (or scale) first")
     k = _check_budget(budget, t, dim)
     out_dtype = t.dtype
     if t.numel() == 0:
         res = t.clone()
     elif t.ndim == 0:
-        res = term_quantize_rows(t.reshape(1, 1), k, 1, encoding, out_dtype).reshape(())
+        res = term_quantize_rows(t.reshape(1, 1), k, 1, encoding, out_dtype, value_range=value_range).reshape(())
     else:
         moved = t.movedim(dim, -1)
         shape = moved.shape
         flat = moved.reshape(-1, shape[-1])
         if isinstance(k, torch.Tensor):  # one budget per index of axis 0 -> one per flattened row
             k = k.repeat_interleave(flat.shape[0] // shape[0]) if shape[0] else k
-        res = term_quantize_rows(flat, k, int(group_size), encoding, out_dtype).reshape(shape).movedim(-1, dim)
+        res = term_quantize_rows(flat, k, int(group_size), encoding, out_dtype,
+                                 value_range=value_range).reshape(shape).movedim(-1, dim)
     return res.numpy() if is_numpy else res
 
 
@@ -125,22 +208,34 @@ def _check_budget(budget: BudgetLike, t: torch.Tensor, dim: int) -> Union[int, t
 
 def term_quantize_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encoding: str,
                         out_dtype: torch.dtype, divisor: Optional[int] = None,
-                        prescale: Optional[int] = None) -> torch.Tensor:
+                        prescale: Optional[int] = None,
+                        value_range: Optional[tuple[float, float]] = None) -> torch.Tensor:
     """Rows of integral values (any dtype), groups of ``g`` along the last axis; one budget
     for all groups or one per row (int64 tensor). Returns ``kept`` in ``out_dtype``, divided
     by ``divisor`` when given (``kept.to(out_dtype) / divisor``, the same rounding).
 
     With ``prescale`` (floating ``x``), the values are ``torch.round(x * prescale)``: the
     same integers, rounded chunk by chunk while each chunk is in cache instead of in two
-    passes over the whole tensor first."""
+    passes over the whole tensor first. ``value_range``: the min and max of ``x`` when the
+    caller already has them (saves a pass; not used with ``prescale``)."""
     rows, length = x.shape
     if x.numel() == 0:
         return torch.empty(x.shape, dtype=out_dtype, device=x.device)
     if x.dtype == torch.bool:
         x = x.to(torch.int64)
-    lo, hi = torch.aminmax(x)
+    if prescale is not None:
+        res = _native_bounded(x, budget, g, encoding, out_dtype, divisor, prescale)
+        if res is not None:
+            return res
+    lo, hi = value_range if value_range is not None and prescale is None else torch.aminmax(x)
     if prescale is not None:  # round(v * s) is monotone in v: its extremes come from x's
-        lo, hi = torch.round(lo * prescale), torch.round(hi * prescale)
+        np_float = _NP_FLOATS.get(x.dtype)
+        lo_f, hi_f = lo.item(), hi.item()
+        if np_float is not None and max(abs(lo_f), abs(hi_f)) * abs(prescale) < 2.0**20:
+            s = np_float(prescale)  # the same IEEE ops on numpy scalars: no tensor dispatch
+            lo, hi = np.rint(np_float(lo_f) * s), np.rint(np_float(hi_f) * s)
+        else:  # (also NaN and overflow: as before)
+            lo, hi = torch.round(lo * prescale), torch.round(hi * prescale)
     top = max(-int(lo), int(hi))
     vbits = top.bit_length()
     if vbits <= _TABLE_MAX_BITS:
@@ -248,6 +343,9 @@ def _table_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encod
     per_row = isinstance(budget, torch.Tensor)
     if not per_row and g == 1:
         table = _per_value_table(vbits, encoding, budget, out_dtype, dev, divisor)
+        res = _native_values(x, table, vmax, prescale) if table.dtype == out_dtype else None
+        if res is not None:
+            return res
         flat, res = x.reshape(-1), torch.empty(x.shape, dtype=out_dtype, device=x.device)
         for start in range(0, flat.shape[0], _CHUNK_VALUES):  # (chunks: the indices stay in cache)
             idx = _as_index(flat[start:start + _CHUNK_VALUES], vmax, prescale)
@@ -258,6 +356,9 @@ def _table_rows(x: torch.Tensor, budget: Union[int, torch.Tensor], g: int, encod
         return res / divisor if divisor is not None else res
     if not per_row and budget == 0:
         return torch.zeros(x.shape, dtype=out_dtype, device=x.device)
+    res = _native_groups(x, budget, g, vbits, encoding, out_dtype, divisor, prescale)
+    if res is not None:
+        return res
     most = g * max_terms  # most digits a group can hold
     w, swar, per_word = _table_mode(n_pos, max_terms, g)
     codes = _plane_code_table(vbits, encoding, dev, w, per_word)

@@ -8,7 +8,7 @@ import torch
 
 from hwmodels.formats import BASELINE_KIND, QuantScheme
 
-from .grid import row_levels_n, scaled_round, uniform
+from .grid import describe_rounding, row_levels_n, scaled_round, uniform, uniform_rounding
 from .registry import register_quantizer
 
 KIND = BASELINE_KIND
@@ -21,3 +21,4 @@ def quantize(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] 
 
 
 register_quantizer(KIND, quantize)
+describe_rounding(quantize, uniform_rounding)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import torch
 
 from hwmodels.formats import QuantScheme, get_format, levels
@@ -79,3 +82,54 @@ def row_levels_n(scheme: QuantScheme, like: torch.Tensor, row_dim: int = 0) -> t
     shape = [1] * like.ndim
     shape[row_dim] = -1
     return n.view(shape)
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """What a format's ``quantize`` does to each value, in the terms of the fused kernel
+    (``dse/quant/native/fakequant.c``): row ``r`` (dim 0) rounds to the uniform grid
+    ``round(c * n) / n`` (``n_rows[r]`` when given, else ``n``) unless it is a level row, where
+    it takes the nearest of the sorted ``levels`` (ties as ``torch.bucketize`` on ``mids``).
+    Level rows: every row when ``levels`` is given and ``level_rows`` is ``None``, else the
+    rows where ``level_rows`` (uint8, one per row) is nonzero. Same values as ``quantize``."""
+
+    n: float = 0.0
+    n_rows: Optional[torch.Tensor] = None
+    levels: Optional[torch.Tensor] = None
+    mids: Optional[torch.Tensor] = None
+    level_rows: Optional[torch.Tensor] = None
+
+
+DescribeRounding = Callable[[QuantScheme, Optional[torch.Tensor], torch.Tensor], Optional[Rounding]]
+# quantize function -> its description; keyed by the function itself, so a kind registered
+# again with another quantizer is never described by the old entry
+_ROUNDINGS: dict[Callable, DescribeRounding] = {}
+
+
+def describe_rounding(quantize: Callable, describe: DescribeRounding) -> None:
+    """Declare that ``quantize(c, scheme, rows, 0)`` equals what ``describe(scheme, rows, w)``
+    returns for weights ``w`` (rows on dim 0), or that it cannot say (``None``)."""
+    _ROUNDINGS[quantize] = describe
+
+
+def rounding_for(quantize: Callable, scheme: QuantScheme, rows: Optional[torch.Tensor],
+                 w: torch.Tensor) -> Optional[Rounding]:
+    """The :class:`Rounding` of ``quantize`` for ``scheme`` on weights ``w`` (rows on dim 0),
+    or ``None`` when ``quantize`` was not described (its caller then calls it instead)."""
+    describe = _ROUNDINGS.get(quantize)
+    return None if describe is None else describe(scheme, rows, w)
+
+
+def uniform_rounding(scheme: QuantScheme, rows: Optional[torch.Tensor], w: torch.Tensor) -> Rounding:
+    """:func:`uniform` at ``scheme.w_bits``, or per-row widths (``row_bits``) as in fixed."""
+    if scheme.row_bits is not None:
+        return Rounding(n_rows=row_levels_n(scheme, w.detach()).reshape(-1).contiguous())
+    return Rounding(n=float(2 ** (scheme.w_bits - 1) - 1))
+
+
+def level_rounding(kind: str, bits: int, like: torch.Tensor, n: float = 0.0,
+                   level_rows: Optional[torch.Tensor] = None) -> Rounding:
+    """:func:`nearest_level` of ``kind`` at ``bits`` (on ``level_rows`` only, when given;
+    the other rows round with ``n``)."""
+    lv, mid = _levels_and_mids(kind, bits, like)
+    return Rounding(n=n, levels=lv, mids=mid, level_rows=level_rows)

@@ -10,7 +10,7 @@ import torch
 
 from hwmodels.formats import QuantScheme
 
-from .grid import nearest_level, uniform
+from .grid import describe_rounding, level_rounding, nearest_level, uniform, uniform_rounding
 from .registry import register_quantizer
 from .sp2 import KIND as SP2
 
@@ -63,4 +63,14 @@ def row_state(w: torch.Tensor, scheme: QuantScheme) -> torch.Tensor:
     return assign_sp2_rows(w, scheme.sp2_fraction)
 
 
+def rounding(scheme: QuantScheme, rows: Optional[torch.Tensor], w: torch.Tensor):
+    n = float(2 ** (scheme.w_bits - 1) - 1)
+    if rows is None:
+        return uniform_rounding(scheme, rows, w)
+    if rows.numel() != w.shape[0]:
+        return None
+    return level_rounding(SP2, scheme.w_bits, w, n, rows.to(device="cpu", dtype=torch.uint8).contiguous())
+
+
 register_quantizer(KIND, quantize, row_state)
+describe_rounding(quantize, rounding)

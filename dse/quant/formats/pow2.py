@@ -8,7 +8,7 @@ import torch
 
 from hwmodels.formats import QuantScheme
 
-from .grid import nearest_level
+from .grid import describe_rounding, level_rounding, nearest_level
 from .registry import register_quantizer
 
 KIND = "pow2"
@@ -18,4 +18,9 @@ def quantize(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] 
     return nearest_level(c, KIND, scheme.w_bits)
 
 
+def rounding(scheme: QuantScheme, rows: Optional[torch.Tensor], w: torch.Tensor):
+    return level_rounding(KIND, scheme.w_bits, w)
+
+
 register_quantizer(KIND, quantize)
+describe_rounding(quantize, rounding)
