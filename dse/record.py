@@ -228,3 +228,37 @@ class StudyRecord(_StoredAttrs):
 
 
 _declare(StudyRecord, "config")
+
+
+#: Optuna's ``TrialState`` values (an ``IntEnum``): compared as ints here so the counting below
+#: works on Optuna's trials and on :mod:`dse.peek`'s Optuna-free views alike.
+_RUNNING, _COMPLETE, _PRUNED, _FAIL, _WAITING = range(5)
+
+
+def status_counts_of(trials: Any) -> dict[str, int]:
+    """How a study's trials ended, by dse status: complete, infeasible, abandoned, failed,
+    duplicate, running, waiting, "screened out" (only when some were), crashed_and_retried.
+    ``trials``: objects with ``state`` (Optuna's ``TrialState`` or its int value),
+    ``user_attrs`` and ``system_attrs``."""
+    counts = {"complete": 0, "infeasible": 0, "abandoned": 0, "failed": 0, "duplicate": 0, "running": 0,
+              "waiting": 0}
+    retried = set()
+    for t in trials:
+        if "failed_trial" in t.system_attrs:
+            retried.add(int(t.system_attrs["failed_trial"]))
+        if t.state == _RUNNING:
+            counts["running"] += 1
+        elif t.state == _WAITING:
+            counts["waiting"] += 1
+        elif TrialRecord.get(t, "duplicate_of") is not None:
+            counts["duplicate"] += 1
+        elif t.state == _FAIL:
+            counts["failed"] += 1
+        elif t.state == _PRUNED and (status := TrialRecord.get(t, "status")) == STATUS_SCREENED:
+            counts[STATUS_SCREENED] = counts.get(STATUS_SCREENED, 0) + 1  # issue 13; key only when screening
+        elif t.state == _PRUNED:
+            counts[status if status in counts else "infeasible"] += 1
+        else:
+            counts["complete"] += 1
+    counts["crashed_and_retried"] = len(retried)
+    return counts

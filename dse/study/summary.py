@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..metrics import format_value
-from ..record import STATUS_SCREENED, StudyRecord, TrialRecord
+from ..record import StudyRecord, TrialRecord, status_counts_of
 from .pareto import pareto_mask, to_minimization
 
 __all__ = ["TrialIndex", "counted_trials", "describe_point", "feasible", "format_value", "pareto_table", "pareto_trials",
@@ -109,27 +109,8 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def status_counts(study: optuna.Study) -> dict[str, int]:
-    counts = {"complete": 0, "infeasible": 0, "abandoned": 0, "failed": 0, "duplicate": 0, "running": 0,
-              "waiting": 0}
-    trials = study.get_trials(deepcopy=False)
-    retried = retried_numbers(trials)
-    for t in trials:
-        if t.state == TrialState.RUNNING:
-            counts["running"] += 1
-        elif t.state == TrialState.WAITING:
-            counts["waiting"] += 1
-        elif TrialRecord.get(t, "duplicate_of") is not None:
-            counts["duplicate"] += 1
-        elif t.state == TrialState.FAIL:
-            counts["failed"] += 1
-        elif t.state == TrialState.PRUNED and (status := TrialRecord.get(t, "status")) == STATUS_SCREENED:
-            counts[STATUS_SCREENED] = counts.get(STATUS_SCREENED, 0) + 1  # issue 13; key only when screening
-        elif t.state == TrialState.PRUNED:
-            counts[status if status in counts else "infeasible"] += 1
-        else:
-            counts["complete"] += 1
-    counts["crashed_and_retried"] = len(retried)
-    return counts
+    """:func:`dse.record.status_counts_of` the study's trials."""
+    return status_counts_of(study.get_trials(deepcopy=False))
 
 
 def describe_point(point: dict[str, Any]) -> str:
