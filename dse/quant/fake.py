@@ -118,7 +118,8 @@ class _LsqFakeQuant(torch.autograd.Function):
             # and A + -B == A - B exactly; gt * (t / a) computed in (t / a)'s own tensor
             ga = (grad * q).sum_to_size(a.shape) - torch.div(t, a).mul_(gt).sum_to_size(a.shape)
             ga = ga.reshape(e.shape)
-            if ctx.on_numpy:  # clamp_min's, abs's and the LSQ factor's backward, as below
+            if ctx.on_numpy and ga.dtype != torch.bfloat16:  # (numpy has no bfloat16: CPU autocast activations)
+                # clamp_min's, abs's and the LSQ factor's backward, as below
                 e_np, f = e.numpy(), ctx.factor
                 g = np.where(np.abs(e_np) >= e_np.dtype.type(1e-8), ga.numpy(), 0) * np.sign(e_np)
                 galpha = torch.from_numpy(np.asarray(g * (f.numpy() if isinstance(f, torch.Tensor) else f)))
@@ -250,7 +251,7 @@ class WeightQuantizer(nn.Module):
         scheme, rows = self.scheme, self.sp2_rows
         quantize = quantizer_for(scheme.kind).quantize
         fmt = get_format(scheme.kind)
-        n_rows = w.shape[0] if w.ndim else 0
+        n_rows = (w.shape[0] if w.ndim else 0, w.dtype, w.device)  # (its tensors are in w's dtype, on its device)
         hit = _ROUNDINGS.get(self)
         if hit is None or hit[0] is not quantize or hit[1] is not scheme or hit[2] is not fmt or hit[3] is not rows \
                 or hit[4] != rows._version or hit[5] != n_rows:

@@ -88,12 +88,29 @@ def sum_width() -> int:
     return _width
 
 
+def _row_major(t: torch.Tensor) -> bool:
+    """Strides exactly those of a new contiguous tensor, size-1 dims included (``is_contiguous``
+    ignores those: a channels_last tensor with one channel passes it, and the layout of the
+    torch path's result, which later kernels pick their algorithm by, follows the strides)."""
+    if not t.is_contiguous():
+        return False
+    if 1 not in t.shape:
+        return True
+    expect = 1
+    for size, stride in zip(reversed(t.shape), reversed(t.stride())):
+        if stride != expect:
+            return False
+        expect *= size
+    return True
+
+
 def plan(x: torch.Tensor, alpha: torch.Tensor, factor, shape):
     """(library, clip rows R, factor tensor or None, factor float) when the fused kernel
     handles this call (float32, CPU, contiguous, one clip per tensor or per dim-0 row), else None."""
     lib = _lib if _lib is not _UNSET else library()
-    if lib is None or x.dtype != torch.float32 or alpha.dtype != torch.float32 or not x.is_cpu \
-            or not alpha.is_cpu or not x.is_contiguous() or not alpha.is_contiguous():
+    # (torch.jit.trace records torch ops only: a kernel call would not be in the trace)
+    if lib is None or torch.jit.is_tracing() or x.dtype != torch.float32 or alpha.dtype != torch.float32 \
+            or not x.is_cpu or not alpha.is_cpu or not _row_major(x) or not alpha.is_contiguous():
         return None
     if shape is None:
         if alpha.ndim != 0:
@@ -113,6 +130,31 @@ def plan(x: torch.Tensor, alpha: torch.Tensor, factor, shape):
     return lib, rows, None, float(factor)
 
 
+def _kernel_rows(r: Rounding) -> int:
+    """-1: the kernel cannot read ``r``'s tensors (contiguous CPU float32, uint8 ``level_rows``,
+    one midpoint fewer than levels); else the rows they are for (0: any)."""
+    def ok(t, dtype):
+        return t is None or (t.dtype == dtype and t.is_cpu and t.is_contiguous() and t.ndim == 1)
+    if (r.levels is None) != (r.mids is None) or (r.levels is not None and r.levels.numel() != r.mids.numel() + 1) \
+            or (r.levels is None and r.level_rows is not None):
+        return -1
+    if not (ok(r.n_rows, torch.float32) and ok(r.levels, torch.float32) and ok(r.mids, torch.float32)
+            and ok(r.level_rows, torch.uint8)):
+        return -1
+    counts = {t.numel() for t in (r.n_rows, r.level_rows) if t is not None}
+    return -1 if len(counts) > 1 or 0 in counts else (counts.pop() if counts else 0)
+
+
+def _takes(r: Rounding, rows: int) -> bool:
+    """Whether the kernel can read ``r`` for ``rows`` rows (worked out once per description:
+    a tensor's dtype, device and size do not change in place)."""
+    need = r.__dict__.get("_kernel_rows")
+    if need is None:
+        need = _kernel_rows(r)
+        object.__setattr__(r, "_kernel_rows", need)  # (not a field: no effect on ==, hash or repr)
+    return need == 0 or need == rows
+
+
 def forward(ctx, plan, x, alpha, lo, quant, rounding: Optional[Rounding]):
     """The forward in the kernel; saves t = x / a, the levels q, e and a (or returns None
     when ``quant`` gave something the kernel does not take: the torch path then runs)."""
@@ -121,6 +163,8 @@ def forward(ctx, plan, x, alpha, lo, quant, rounding: Optional[Rounding]):
     inner = numel // R
     fac_p = None if fac_t is None else fac_t.data_ptr()
     out = torch.empty_like(x)
+    if rounding is not None and not _takes(rounding, x.shape[0]):
+        rounding = None  # (a description the kernel cannot read: quant is called instead)
     if rounding is not None:
         buf = torch.empty(2 * numel + 2 * R)  # t, q, e (grad_scale's value), a (the clip)
         t_p = buf.data_ptr()
@@ -143,27 +187,44 @@ def forward(ctx, plan, x, alpha, lo, quant, rounding: Optional[Rounding]):
         c = torch.empty_like(x)
         lib.fq_clip(R, inner, x.data_ptr(), alpha.data_ptr(), fac_p, fs, lo, e_p, a_p, t_p, c.data_ptr())
         q = quant(c)
-        if q.dtype != torch.float32 or q.shape != x.shape or not q.is_cpu:
-            return None
-        q = q.contiguous()
+        if q.dtype != torch.float32 or q.shape != x.shape or not q.is_cpu or not _row_major(q):
+            return None  # (the torch path's q * a would take q's layout)
         q_p = q.data_ptr()
         lib.fq_scale(R, inner, q_p, a_p, out.data_ptr())
     # saved (not kept on ctx) so that autograd frees them after the backward, as the torch
-    # path's saved tensors; the kernel reads them through the pointers
+    # path's saved tensors. Only offsets into them are kept: the backward takes its pointers
+    # from the tensors autograd hands back, which saved-tensor hooks (torch.utils.checkpoint,
+    # save_on_cpu) may have replaced by copies, the originals freed
     if q is None:
         ctx.save_for_backward(buf)
     else:
         ctx.save_for_backward(buf, q)
-    ctx.fq = (lib, R, inner, lo, fac_t, fs, alpha.shape, x.shape, t_p, q_p, e_p, a_p)
+    ctx.fq = (lib, R, inner, lo, fac_t, fs, alpha.shape, x.shape, q_p - t_p if q is None else None, e_p - t_p,
+              a_p - t_p)
     return out
 
 
 def backward(ctx, grad):
     """(input gradient or None, clip gradient or None) for :func:`forward`'s call."""
-    ctx.saved_tensors  # (checks the buffers are still there: not freed by an earlier backward)
-    lib, R, inner, lo, fac_t, fs, alpha_shape, shape, t_p, q_p, e_p, a_p = ctx.fq
+    saved = ctx.saved_tensors  # (raises when an earlier backward freed them)
+    lib, R, inner, lo, fac_t, fs, alpha_shape, shape, q_off, e_off, a_off = ctx.fq
+    buf = saved[0]
+    if buf.dtype != torch.float32 or not buf.is_cpu or buf.numel() * 4 < a_off + 4 * R:
+        raise RuntimeError("lsq_fake_quant: a saved-tensor hook changed the fused kernel's saved buffer")
+    buf = buf.contiguous()
+    t_p = buf.data_ptr()
+    e_p, a_p = t_p + e_off, t_p + a_off
+    if q_off is not None:
+        q_p = t_p + q_off
+    else:
+        q = saved[1].to(device="cpu", dtype=torch.float32).contiguous()
+        if q.numel() != R * inner:
+            raise RuntimeError("lsq_fake_quant: a saved-tensor hook changed the fused kernel's saved levels")
+        q_p = q.data_ptr()
     lo_open, hi_open = open_bounds(lo, 1.0, torch.float32)
-    if grad.dtype != torch.float32 or not grad.is_contiguous():
+    layout = None
+    if grad.dtype != torch.float32 or not _row_major(grad):
+        layout = grad  # (the torch path's input gradient takes the incoming gradient's layout)
         grad = grad.float().contiguous()
     fac_p = None if fac_t is None else fac_t.data_ptr()
     gx = torch.empty_like(grad) if ctx.needs_input_grad[0] else None
@@ -172,7 +233,7 @@ def backward(ctx, grad):
         if gx is not None:
             lib.fq_backward(R, inner, t_p, q_p, grad.data_ptr(), a_p, lo_open, hi_open, gx_p, 0, e_p, fac_p, fs,
                             None, None, None)
-        return gx, None
+        return _in_layout(gx, layout), None
     width = _width
     if R == 1 and inner >= _GRAIN and torch.get_num_threads() > 1:
         width = 0  # torch splits this sum across threads: let torch sum the terms
@@ -180,7 +241,7 @@ def backward(ctx, grad):
         galpha = torch.empty(alpha_shape)
         lib.fq_backward(R, inner, t_p, q_p, grad.data_ptr(), a_p, lo_open, hi_open, gx_p, width, e_p, fac_p, fs,
                         galpha.data_ptr(), None, None)
-        return gx, galpha
+        return _in_layout(gx, layout), galpha
     p1, p2 = torch.empty_like(grad), torch.empty_like(grad)
     lib.fq_backward(R, inner, t_p, q_p, grad.data_ptr(), a_p, lo_open, hi_open, gx_p, 0, e_p, fac_p, fs, None,
                     p1.data_ptr(), p2.data_ptr())
@@ -188,4 +249,11 @@ def backward(ctx, grad):
     ga = (p1.sum_to_size(size) - p2.sum_to_size(size)).reshape(alpha_shape)
     e_np = np.ctypeslib.as_array((ctypes.c_float * R).from_address(e_p)).reshape(alpha_shape)
     g = np.where(np.abs(e_np) >= e_np.dtype.type(1e-8), ga.numpy(), 0) * np.sign(e_np)
-    return gx, torch.from_numpy(np.asarray(g * (fs if fac_t is None else fac_t.numpy())))
+    return _in_layout(gx, layout), torch.from_numpy(np.asarray(g * (fs if fac_t is None else fac_t.numpy())))
+
+
+def _in_layout(gx: torch.Tensor | None, layout: torch.Tensor | None) -> torch.Tensor | None:
+    """``gx`` (row-major) in ``layout``'s strides when given (the same values)."""
+    if gx is None or layout is None:
+        return gx
+    return torch.empty_like(layout, dtype=torch.float32).copy_(gx)

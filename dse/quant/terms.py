@@ -55,7 +55,8 @@ def _native() -> Optional[ctypes.CDLL]:
     global _lib
     if _lib is _UNSET:
         _lib = term_kernel.load()
-    return _lib
+    # (torch.jit.trace records torch ops only: a kernel call would not be in the trace)
+    return None if torch.jit.is_tracing() else _lib
 
 
 def _integral(t: torch.Tensor) -> tuple[bool, Optional[tuple[float, float]]]:

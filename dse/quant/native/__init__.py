@@ -78,7 +78,10 @@ def _build(name: str) -> Optional[ctypes.CDLL]:
         return None
     text = src.read_bytes()
     key = hashlib.sha256(text + "\0".join(FLAGS).encode() + cc.encode() + _cpu_key().encode()).hexdigest()[:16]
-    out_dir = cache_dir()
+    try:
+        out_dir = cache_dir()
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (Path.home() raises): no cache, torch path
+        return None
     lib = out_dir / f"{name}-{key}.so"
     if not lib.is_file():
         try:
