@@ -34,7 +34,7 @@ LAYERS = {
     # dse core: what one trial needs, below any study
     "dse": 2, "dse.__version__": 2, "dse.compat": 2, "dse.errors": 2, "dse.lazy": 2, "dse.metrics": 2,
     "dse.config": 2, "dse.record": 2, "dse.quant": 2, "dse.workloads": 2, "dse.training": 2, "dse.evaluate": 2,
-    "dse.study": 3,
+    "dse.study": 3, "dse.peek": 3,
     # applications over a study: paper methods, hand-offs, the report, RTL validation
     "dse.methods": 4, "dse.export": 4, "dse.report": 4, "dse.validation": 4,
     "dse.commands": 5,

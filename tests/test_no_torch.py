@@ -3,7 +3,9 @@ and reports whether ``torch`` is in ``sys.modules`` afterwards. Not a timing tes
 
 from __future__ import annotations
 
+import gzip
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -20,7 +22,8 @@ RUN = textwrap.dedent("""
             rc = main(argv)
         except SystemExit as e:
             rc = e.code or 0
-        print(json.dumps({"argv": argv, "rc": rc, "torch": "torch" in sys.modules}), flush=True)
+        print(json.dumps({"argv": argv, "rc": rc, "torch": "torch" in sys.modules, "optuna": "optuna" in sys.modules}),
+              flush=True)
 """)
 
 # SCALE-Sim conv topology: two layers, enough for a hardware model to price
@@ -31,11 +34,12 @@ conv2, 34, 34, 3, 3, 16, 32, 2,
 
 CONFIG = hw_only_toml("hw-only", "{csv}")
 RESNET18_STUDY = Path(__file__).resolve().parents[1] / "examples" / "resnet18_xc7z045.toml"
+OLD_STUDIES = Path(__file__).resolve().parent / "fixtures" / "old_studies"
 
 
 def run_commands(commands: list[list[str]], cwd) -> list[dict]:
     """Run ``dse`` commands in turn in ONE new interpreter; per command: exit code and
-    whether torch was in ``sys.modules`` after it."""
+    whether torch (and optuna) were in ``sys.modules`` after it."""
     p = subprocess.run([sys.executable, "-c", RUN, json.dumps(commands)], cwd=cwd, capture_output=True, text=True,
                        timeout=600)
     rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith('{"argv"')]
@@ -96,3 +100,16 @@ def test_search_on_a_builtin_shape_network_never_imports_torch(tmp_path):
     assert [r["rc"] for r in rows] == [0, 0], rows
     assert [r["argv"][0] for r in rows if r["torch"]] == []
     assert (tmp_path / "s.journal").stat().st_size > 0
+
+
+def test_studies_reads_journal_and_sqlite_without_optuna(study_dir, tmp_path):
+    """``dse studies`` on the storages ``dse search`` writes reads them with dse.peek: not even
+    Optuna is imported (issue 16, start-up; PostgreSQL and anything unusual still go through it).
+    The SQLite storage is one an older dse wrote (tests/fixtures/old_studies/)."""
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(gzip.decompress((OLD_STUDIES / "f6932b4.sql.gz").read_bytes()).decode())
+    con.close()
+    rows = run_commands([["studies", "--storage", "runs/s.journal"], ["studies", "--storage", f"sqlite:///{db}"],
+                         ["hw", "list"]], study_dir)
+    assert [(r["rc"], r["optuna"], r["torch"]) for r in rows] == [(0, False, False)] * 3

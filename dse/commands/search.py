@@ -100,9 +100,6 @@ def _interrupted(e: SearchInterrupted | None, args: argparse.Namespace, storage_
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..study.storage import open_storage
-    from ..study import resolve
-    from ..study.launch import check_existing_study
 
     _positive("--trials", args.trials)
     _positive("--timeout", args.timeout)
@@ -131,6 +128,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..study.storage import check_storage
 
     check_storage(storage_url)  # a bad storage path is refused before any other work
+    from ..study.launch import Prestarted
+
+    # workers 1..N-1 start their interpreters now, on the core this start-up leaves idle (issue 13)
+    with Prestarted(args.jobs - 1 if not args.dry_run else 0, cfg.needs_training and cfg.fidelity != "none") as ahead:
+        return _start(args, cfg, raw, storage_url, ahead)
+
+
+def _start(args: argparse.Namespace, cfg, raw, storage_url: str, ahead) -> int:
+    from ..study import resolve
+    from ..study.launch import check_existing_study
+    from ..study.storage import open_storage
+
     resolved = resolve(cfg)  # every user mistake surfaces here, before anything is written
     check_existing_study(storage_url, cfg)
     from ..study.preflight import run as preflight
@@ -140,7 +149,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     handle = open_storage(storage_url)
     with stop_on_signals():
         try:
-            return _search(args, cfg, raw, resolved, handle)
+            return _search(args, cfg, raw, resolved, handle, ahead)
         except (KeyboardInterrupt, SearchInterrupted) as e:
             raise _interrupted(e if isinstance(e, SearchInterrupted) else None, args, handle.url, cfg.name) from None
         except StorageError as e:
@@ -148,7 +157,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                                f"and resume with: {_resume_hint(args, handle.url, cfg.name)}") from None
 
 
-def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
+def _search(args: argparse.Namespace, cfg, raw, resolved, handle, ahead=None) -> int:
     from ..record import StudyRecord
     from ..study import open_study, run_worker
     from ..study.launch import resume_state, run_processes
@@ -196,7 +205,7 @@ def _search(args: argparse.Namespace, cfg, raw, resolved, handle) -> int:
             worker0()
         else:
             run_processes(handle.url, cfg.name, args.jobs, cfg.seed, deadline, target, start_trials,
-                          in_process=worker0, resolved=resolved)
+                          in_process=worker0, resolved=resolved, prestarted=ahead)
     finally:
         progress.close()
     return _finish(study, handle, cfg.name, time.time() - t0, args)
@@ -295,6 +304,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     handle = open_storage(args.storage, create_dirs=False, write=True)
     study = study_named(handle, args.study, "join")
     resolved = resolve(config_from_study(study))
+    from ..study.launch import one_torch_thread
+
+    one_torch_thread()  # a worker runs beside others: one torch thread each, so they do not fight
     target = args.trials or StudyRecord.get(study, "target_trials") or resolved.cfg.trials
     deadline = time.time() + args.timeout if args.timeout else None
     seed = args.seed if args.seed is not None else (resolved.cfg.seed + os.getpid()) % 2**31
@@ -312,25 +324,42 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
+    from ..peek import DEFAULT_STORAGE, read_studies
+    from ..peek import status_counts as view_counts
+    from ..record import StudyRecord
+
+    views = read_studies(args.storage)  # a journal or SQLite file, read without importing Optuna (issue 16)
+    if views is not None:
+        url = args.storage or DEFAULT_STORAGE
+        rows = [(v.name, len(v.trials), view_counts(v.trials), StudyRecord.get(v, "objectives")) for v in views]
+    else:
+        url, rows = _studies_by_optuna(args.storage)
+    if not rows:
+        print(f"no studies in {url}")
+        return 0
+    print(f"{'study':<32} {'trials':>6} {'complete':>8} {'infeasible':>10} {'abandoned':>9} {'failed':>6}  objectives")
+    for name, n_trials, c, objectives in rows:
+        objs = ",".join(objectives or [])
+        print(f"{name:<32} {n_trials:>6} {c['complete']:>8} {c['infeasible']:>10} {c['abandoned']:>9} "
+              f"{c['failed']:>6}  {objs}")
+    return 0
+
+
+def _studies_by_optuna(storage: str | None) -> tuple[str, list[tuple[str, int, dict[str, int], Any]]]:
+    """``dse studies``' rows read through Optuna: any storage (PostgreSQL, ...), and the
+    messages of a storage that cannot be read."""
     import optuna
 
     from ..record import StudyRecord
     from ..study import status_counts
     from ..study.storage import open_storage
 
-    handle = open_storage(args.storage, create_dirs=False)
-    summaries = optuna.get_all_study_summaries(handle.storage, include_best_trial=False)
-    if not summaries:
-        print(f"no studies in {handle.url}")
-        return 0
-    print(f"{'study':<32} {'trials':>6} {'complete':>8} {'infeasible':>10} {'abandoned':>9} {'failed':>6}  objectives")
-    for s in summaries:
+    handle = open_storage(storage, create_dirs=False)
+    rows = []
+    for s in optuna.get_all_study_summaries(handle.storage, include_best_trial=False):
         study = optuna.load_study(study_name=s.study_name, storage=handle.storage)
-        c = status_counts(study)
-        objs = ",".join(StudyRecord.get(study, "objectives") or [])
-        print(f"{s.study_name:<32} {s.n_trials:>6} {c['complete']:>8} {c['infeasible']:>10} {c['abandoned']:>9} "
-              f"{c['failed']:>6}  {objs}")
-    return 0
+        rows.append((s.study_name, s.n_trials, status_counts(study), StudyRecord.get(study, "objectives")))
+    return handle.url, rows
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ and the one-line error a failed storage write becomes (:func:`write_error`)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import fcntl
 import json
@@ -12,7 +13,8 @@ import time
 import warnings
 from typing import Any, Iterator
 
-from optuna.storages.journal import BaseJournalBackend
+from optuna.distributions import BaseDistribution, check_distribution_compatibility, json_to_distribution
+from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from ..errors import DseWarning, StorageError, StorageWriteError
 
@@ -194,3 +196,90 @@ def write_error(path: str, e: OSError) -> StorageWriteError:
             errno.EFBIG: "the file hit a size limit (ulimit -f)", errno.EROFS: "the file system is read-only",
             errno.EACCES: "no permission to write", errno.EPERM: "no permission to write"}.get(e.errno, "")
     return StorageWriteError(f"storage {path}: cannot write ({why}){'; ' + hint if hint else ''}", errno_=e.errno)
+
+
+# -- replaying the journal ----------------------------------------------------------------
+try:  # Optuna's replay of journal records (private); without it, plain JournalStorage is used
+    from optuna.storages.journal._storage import JournalStorageReplayResult as _Replay
+except ImportError:  # pragma: no cover - another Optuna version
+    _Replay = None
+
+
+class _NoLogs(BaseJournalBackend):
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:  # pragma: no cover - never called
+        raise AssertionError("no writes here")
+
+
+if _Replay is not None and hasattr(_Replay, "_apply_set_trial_param"):
+    class _FastReplay(_Replay):
+        """Optuna's replay, with the record every suggested parameter writes (~27 per
+        hardware-only trial, the most frequent one) applied without re-parsing its distribution
+        and without scanning the study's trials for the first one holding that parameter:
+        both are kept per study. Each worker replays every worker's records, so this cost is
+        paid twice with two workers (issue 13, H3-scale). The outcome is Optuna's own (the same
+        trials, the same compatibility check against the lowest-numbered trial holding the
+        parameter, the same errors)."""
+
+        def __init__(self, worker_id_prefix: str) -> None:
+            super().__init__(worker_id_prefix)
+            self._dists: dict[str, BaseDistribution] = {}
+            #: study id -> parameter -> (lowest trial id holding it, its distribution's JSON)
+            self._first: dict[int, dict[str, tuple[int, str]]] = {}
+
+        def _dist(self, js: str) -> BaseDistribution:
+            d = self._dists.get(js)
+            if d is None:
+                d = self._dists[js] = json_to_distribution(js)
+            return d
+
+        def _holds(self, trial_id: int, name: str, js: str) -> None:
+            first = self._first.setdefault(self._trial_id_to_study_id[trial_id], {})
+            prev = first.get(name)
+            if prev is None or trial_id <= prev[0]:
+                first[name] = (trial_id, js)
+
+        def _apply_create_trial(self, log: dict[str, Any]) -> None:
+            before = len(self._trials)
+            super()._apply_create_trial(log)
+            if len(self._trials) > before:  # created (with the parameters of a retried or added trial)
+                for name, js in (log.get("distributions") or {}).items():
+                    if name in (log.get("params") or {}):
+                        self._holds(before, name, js)
+
+        def _apply_set_trial_param(self, log: dict[str, Any]) -> None:
+            trial_id = log["trial_id"]
+            if not self._trial_exists_and_updatable(trial_id, log):
+                return
+            name, js = log["param_name"], log["distribution"]
+            dist = self._dist(js)
+            prev = self._first.get(self._trial_id_to_study_id[trial_id], {}).get(name)
+            if prev is not None and prev[1] != js:  # identical JSON: the same distribution, compatible
+                try:
+                    check_distribution_compatibility(self._dist(prev[1]), dist)
+                except Exception:
+                    if self._is_issued_by_this_worker(log):
+                        raise
+                    return
+            trial = copy.copy(self._trials[trial_id])
+            trial.params = {**trial.params, name: dist.to_external_repr(log["param_value_internal"])}
+            trial.distributions = {**trial.distributions, name: dist}
+            self._trials[trial_id] = trial
+            self._holds(trial_id, name, js)
+else:  # pragma: no cover - another Optuna version
+    _FastReplay = None
+
+
+def journal_storage(backend: BaseJournalBackend) -> JournalStorage:
+    """An Optuna ``JournalStorage`` on ``backend`` that replays records with :class:`_FastReplay`
+    (plain Optuna where that cannot be installed)."""
+    if _FastReplay is None:
+        return JournalStorage(backend)
+    storage = JournalStorage(_NoLogs())  # Optuna's own set-up, with nothing to replay yet
+    storage._backend = backend
+    storage._replay_result = _FastReplay(storage._worker_id_prefix)
+    with storage._thread_lock:
+        storage._sync_with_backend()
+    return storage

@@ -281,6 +281,12 @@ def _cap_hints(resolved: Any, sample: list[tuple[dict[str, Any], DesignPoint, An
 
 def estimate(resolved: Any, samples: int = SAMPLES, seed: Optional[int] = None) -> Preflight:
     """Price ``samples`` random designs of ``resolved`` (a :class:`dse.study.Resolved`)."""
+    pf, sample, rows = _estimate(resolved, samples, seed)
+    return _with_hints(resolved, pf, sample, rows)
+
+
+def _estimate(resolved: Any, samples: int, seed: Optional[int]) -> tuple[Preflight, list[Any], list[Any]]:
+    """:func:`estimate` without the hints (``hints=()``), with the sample and its (params, feasible) rows."""
     seed = resolved.cfg.seed if seed is None else seed
     sample, hw_s, failed = _sample(resolved, samples, seed)
     rejected: Counter[str] = Counter()
@@ -311,18 +317,26 @@ def estimate(resolved: Any, samples: int = SAMPLES, seed: Optional[int] = None) 
         # the constraint whose removal admits the most; ties: the one rejecting the most
         root = max(root_counts, key=lambda r: (alone[r], root_counts[r]))
         binding = max((c for c in rejected if c.split(" ")[0] == root), key=lambda c: rejected[c])
+    pf = Preflight(samples=len(sample) + len(failed), feasible=feasible, rejected=dict(rejected),
+                   binding=binding, hints=(), hw_s=hw_s, failed=len(failed), examples=examples)
+    return pf, sample, rows
+
+
+def _with_hints(resolved: Any, pf: Preflight, sample: list[Any], rows: list[Any]) -> Preflight:
+    """``pf`` with its hints: config changes the sample says would admit more designs (re-pricing
+    the sample on other devices costs more than the estimate itself)."""
+    binding = pf.binding
     hints: list[Hint] = []
-    if binding not in (None, "error") and feasible < len(sample):
+    if binding not in (None, "error") and pf.feasible < len(sample):
         dims = resolved.space.dimensions(resolved.workload)
         hints += _range_hints(rows, dims)
         if binding.startswith("fits_device"):
             hints += _device_hints(resolved, sample)
         if binding.startswith("cap:"):
             hints += _cap_hints(resolved, sample)
-        base = feasible / len(sample) if sample else 0.0
+        base = pf.feasible / len(sample) if sample else 0.0
         hints = sorted((h for h in hints if h.share >= base + MIN_GAIN), key=lambda h: -h.share)
-    return Preflight(samples=len(sample) + len(failed), feasible=feasible, rejected=dict(rejected),
-                     binding=binding, hints=tuple(hints[:3]), hw_s=hw_s, failed=len(failed), examples=examples)
+    return replace(pf, hints=tuple(hints[:3]))
 
 
 def gate(pf: Preflight, force: bool = False) -> None:
@@ -415,7 +429,9 @@ def run(resolved: Any, raw: Optional[Mapping[str, Any]] = None, *, force: bool =
     import sys
 
     check_space(resolved, raw)
-    pf = estimate(resolved)
+    pf, sample, rows = _estimate(resolved, SAMPLES, None)
+    if dry_run or (pf.share < LOW_FEASIBLE and not force):  # only these print the hints (issue 16: start-up)
+        pf = _with_hints(resolved, pf, sample, rows)
     if dry_run:
         print(dry_run_text(resolved, pf, cost(resolved, pf)), file=out or sys.stdout)
         return True

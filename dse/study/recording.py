@@ -18,14 +18,44 @@ from ..record import (STATUS_ABANDONED, STATUS_COMPLETE, STATUS_INFEASIBLE, STAT
 from .storage import StorageHandle, worker_id
 
 __all__ = ["DASHBOARD_CONSTRAINTS_KEY", "REPLAYED", "jsonable", "named_constraints", "outcome_fields", "point_key",
-           "record", "record_point", "replay", "set_constraints", "tell"]
+           "record", "record_point", "replay", "set_constraints", "tell", "tell_trial"]
 
 #: fields a replayed trial copies from the identical earlier one (when stored there)
 REPLAYED = ("metrics", "hw", "hw_layers", "finetune", "reason", "screen", "fidelity_reached")
 
 
-def point_key(point: DesignPoint) -> str:
-    return hashlib.sha1(json.dumps(point.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+def point_key(point: DesignPoint, as_dict: Optional[dict[str, Any]] = None) -> str:
+    """The point's identity (identical points are replayed, not evaluated again). ``as_dict``:
+    ``point.to_dict()`` when the caller has it already (it costs more than the hash)."""
+    d = point.to_dict() if as_dict is None else as_dict
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def tell_trial(study: optuna.Study, trial: optuna.Trial, values: Optional[list[float]] = None,
+               state: Optional[TrialState] = None) -> None:
+    """``study.tell(trial, values, state=state)`` without the deep copy of the finished trial
+    that ``Study.tell`` returns and every caller here drops (with a hardware-only trial's
+    per-layer attrs it was ~15% of a trial's CPU time: issue 13, H3-scale). Optuna's own
+    function behind ``Study.tell`` does the work (validation, the sampler's ``after_trial``,
+    the state write); if it is not there (another Optuna version), ``study.tell`` is used."""
+    if _TELL is None:
+        study.tell(trial, values, state=state)
+    else:
+        _TELL(study=study, trial=trial, value_or_values=values, state=state, skip_if_finished=False)
+
+
+def _optuna_tell() -> Any:
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:
+        return None
+    import inspect
+
+    wanted = {"study", "trial", "value_or_values", "state", "skip_if_finished"}
+    return _tell_with_warning if wanted <= set(inspect.signature(_tell_with_warning).parameters) else None
+
+
+_TELL = _optuna_tell()
 
 
 def outcome_fields(ev: Evaluation) -> dict[str, Any]:
@@ -76,11 +106,11 @@ def named_constraints(t: FrozenTrial) -> dict[str, float]:
 
 def tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
     if ev.status == STATUS_COMPLETE:
-        study.tell(trial, list(ev.values))
+        tell_trial(study, trial, list(ev.values))
     elif ev.status in (STATUS_INFEASIBLE, STATUS_ABANDONED, STATUS_SCREENED):
-        study.tell(trial, state=TrialState.PRUNED)
+        tell_trial(study, trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, state=TrialState.FAIL)
+        tell_trial(study, trial, state=TrialState.FAIL)
 
 
 def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint, ev: Evaluation,
@@ -93,7 +123,8 @@ def record_point(handle: StorageHandle, study: optuna.Study, point: DesignPoint,
     with handle.lock():
         trial = study.ask()
         TrialRecord.write(trial, worker=worker_id())
-    TrialRecord.write(trial, point=point.to_dict(), point_key=point_key(point), **(extra or {}))
+    as_dict = point.to_dict()
+    TrialRecord.write(trial, point=as_dict, point_key=point_key(point, as_dict), **(extra or {}))
     record(trial, ev)
     tell(study, trial, ev)
     return study._storage.get_trial(trial._trial_id)
@@ -107,6 +138,6 @@ def replay(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> N
                       timing={"total_s": 0.0})
     set_constraints(trial, named_constraints(original))
     if original.state == TrialState.COMPLETE:
-        study.tell(trial, list(original.values))
+        tell_trial(study, trial, list(original.values))
     else:
-        study.tell(trial, state=original.state)
+        tell_trial(study, trial, state=original.state)

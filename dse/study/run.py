@@ -32,7 +32,7 @@ from ..evaluate import STATUS_FAILED, Evaluator
 from ..record import TrialRecord
 from .fidelity import make_scorer
 from .storage import StorageHandle, pid_alive, storage_fault, worker_id
-from .recording import point_key, record, replay, tell
+from .recording import point_key, record, replay, tell, tell_trial
 from .resolve import Resolved
 from .screen import make_screen_fn
 from .pareto import pareto_mask, to_minimization
@@ -289,7 +289,7 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
                     raise fault from None
                 reason = (f"{type(e).__name__}: {e}".splitlines() or [type(e).__name__])[0][:500]
                 TrialRecord.write(trial, status=STATUS_FAILED, reason=reason)
-                study.tell(trial, state=TrialState.FAIL)
+                tell_trial(study, trial, state=TrialState.FAIL)
             finally:
                 heartbeat.stop()
             trial_id, trial = trial._trial_id, None
@@ -319,12 +319,13 @@ def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, 
     if "failed_trial" in frozen.system_attrs and TrialRecord.of(frozen).reason:
         TrialRecord.write(trial, reason="")  # a retry: the failed attempt's reason is not this one's
     point = resolved.space.suggest(trial, resolved.workload)
-    key = point_key(point)
+    as_dict = point.to_dict()
+    key = point_key(point, as_dict)
     with handle.lock():  # claim the point: no other worker evaluates it at the same time
         trials = study.get_trials(deepcopy=False)
         index.update(trials)
         original = index.holder(key, trial.number, trials)
-        TrialRecord.write(trial, point=point.to_dict(), point_key=key)
+        TrialRecord.write(trial, point=as_dict, point_key=key)
     if original is not None and original.state == TrialState.RUNNING:
         original = _wait_for(handle, study, original)
     if original is not None and original.state in (TrialState.COMPLETE, TrialState.PRUNED):

@@ -32,10 +32,9 @@ from typing import Iterator
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalStorage
 
 from ..errors import StorageError, StorageWriteError, UserError
-from .journal import WRITE_FAULTS, JournalFile, write_error
+from .journal import WRITE_FAULTS, JournalFile, journal_storage, write_error
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -242,7 +241,7 @@ def open_storage(url: str | None, create_dirs: bool = True, write: bool | None =
         _check_journal_file(path)
     backend = JournalFile(path)
     try:
-        storage = JournalStorage(backend)
+        storage = journal_storage(backend)
     except StorageError:
         raise
     except (ValueError, KeyError, TypeError) as e:
