@@ -192,12 +192,7 @@ def price_homogeneous(view: WorkloadView, schemes: list[QuantScheme], cfg: Array
                 else:  # in layer order: its errors come as one by one pricing raises them
                     out[i] = cost = memo.fn(view.layers[i], schemes[i], cfg)
                     singles.append((keys[i], cost))
-        if todo:
-            costs = price_layers([view.names[i] for i, _ in todo], [f for _, f in todo], cfg)
-            for (i, _), cost in zip(todo, costs):
-                out[i] = cost
-            singles.extend(zip([keys[i] for i, _ in todo], costs))
-        memo.put_many(cfg, singles)
+        _price_together(memo, view, keys, cfg, out, todo, singles)
     memo.hits += hits
     return cfg, tuple(out), env
 
@@ -252,14 +247,21 @@ def price_workload(memo: LayerMemo, view: WorkloadView, schemes: list[QuantSchem
                     singles.append((key, cost))
                 else:
                     todo.append((i, f))
-        if todo:
-            costs = price_layers([view.names[i] for i, _ in todo], [f for _, f in todo], cfg)
-            for (i, _), cost in zip(todo, costs):
-                out[i] = cost
-            singles.extend(zip([keys[i] for i, _ in todo], costs))
-        memo.put_many(cfg, singles)
+        _price_together(memo, view, keys, cfg, out, todo, singles)
     memo.hits += hits
     return tuple(out)
+
+
+def _price_together(memo: LayerMemo, view: WorkloadView, keys: list, cfg: ArrayConfig, out: list,
+                    todo: list, singles: list) -> None:
+    """Price the ``todo`` misses ((index, facts)) in one :func:`price_layers` call, fill them
+    into ``out`` and memoise them with the one-by-one ``singles`` ((key, cost))."""
+    if todo:
+        costs = price_layers([view.names[i] for i, _ in todo], [f for _, f in todo], cfg)
+        for (i, _), cost in zip(todo, costs):
+            out[i] = cost
+        singles.extend(zip([keys[i] for i, _ in todo], costs))
+    memo.put_many(cfg, singles)
 
 
 def _cdiv(a, b):
