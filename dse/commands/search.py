@@ -326,7 +326,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_studies(args: argparse.Namespace) -> int:
     from ..peek import DEFAULT_STORAGE, read_studies
     from ..peek import status_counts as view_counts
-    from ..record import StudyRecord
+    from ..record import STATUS_SCREENED, StudyRecord
 
     views = read_studies(args.storage)  # a journal or SQLite file, read without importing Optuna (issue 16)
     if views is not None:
@@ -337,11 +337,15 @@ def cmd_studies(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no studies in {url}")
         return 0
-    print(f"{'study':<32} {'trials':>6} {'complete':>8} {'infeasible':>10} {'abandoned':>9} {'failed':>6}  objectives")
+    # a "screened" column (multi-fidelity: candidates the [screen] stage kept from a fine-tune)
+    # only when some study has them, so the table of other storages is as it always was
+    screened = any(c.get(STATUS_SCREENED) for _, _, c, _ in rows)
+    print(f"{'study':<32} {'trials':>6} {'complete':>8} {'infeasible':>10} " + (f"{'screened':>8} " if screened else "")
+          + f"{'abandoned':>9} {'failed':>6}  objectives")
     for name, n_trials, c, objectives in rows:
         objs = ",".join(objectives or [])
-        print(f"{name:<32} {n_trials:>6} {c['complete']:>8} {c['infeasible']:>10} {c['abandoned']:>9} "
-              f"{c['failed']:>6}  {objs}")
+        print(f"{name:<32} {n_trials:>6} {c['complete']:>8} {c['infeasible']:>10} "
+              + (f"{c.get(STATUS_SCREENED, 0):>8} " if screened else "") + f"{c['abandoned']:>9} {c['failed']:>6}  {objs}")
     return 0
 
 

@@ -158,6 +158,7 @@ def screened_study(tmp_path_factory):
     finally:
         register_fidelity("finetune", finetune_fidelity, replace=True)
         mp.undo()
+    study.journal_path = str(tmp / "s.journal")  # for `dse studies` below
     return study, calls, screeners[0], resolved
 
 
@@ -286,3 +287,23 @@ def test_report_shows_screened_out_trials_as_their_own_category(screened_study):
     groups = [g for g in data["infeasible"]["groups"] if g["kind"] == "screened out"]
     assert sum(g["count"] for g in groups) == len(out)
     assert all(g["label"].startswith("screened out: estimated accuracy") for g in groups)
+
+
+def test_dse_studies_shows_a_screened_column_only_when_screening(screened_study, tmp_path, capsys):
+    from dse.cli import main
+
+    study = screened_study[0]
+    n_out = sum(t.user_attrs.get("status") == "screened out" for t in study.get_trials())
+    assert main(["studies", "--storage", study.journal_path]) == 0
+    head, row = capsys.readouterr().out.splitlines()[:2]
+    assert head.split() == ["study", "trials", "complete", "infeasible", "screened", "abandoned", "failed",
+                            "objectives"]
+    c = status_counts(study)
+    assert row.split()[:7] == ["mf", str(len(study.get_trials())), str(c["complete"]), str(c["infeasible"]),
+                               str(n_out), str(c["abandoned"]), str(c["failed"])]
+    # a storage without screened trials keeps the table it always had
+    import optuna
+
+    optuna.create_study(study_name="plain", storage=f"sqlite:///{tmp_path / 'plain.db'}")
+    assert main(["studies", "--storage", f"sqlite:///{tmp_path / 'plain.db'}"]) == 0
+    assert "screened" not in capsys.readouterr().out
