@@ -1,26 +1,15 @@
-"""One power of two per weight: nearest of 0, +-2^-i."""
+"""One power of two per weight: nearest of 0, +-2^-i.
+
+The levels are ``hwmodels.formats``'; the torch side is the shared nearest-level quantizer
+(:func:`~dse.quant.formats.registry.nearest_level_quantize`, its rounding described for the
+fused kernel there)."""
 
 from __future__ import annotations
 
-from typing import Optional
-
-import torch
-
-from hwmodels.formats import QuantScheme
-
-from .grid import describe_rounding, level_rounding, nearest_level
-from .registry import register_quantizer
+from .registry import nearest_level_quantize, register_quantizer
 
 KIND = "pow2"
 
-
-def quantize(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] = None, row_dim: int = 0) -> torch.Tensor:
-    return nearest_level(c, KIND, scheme.w_bits)
-
-
-def rounding(scheme: QuantScheme, rows: Optional[torch.Tensor], w: torch.Tensor):
-    return level_rounding(KIND, scheme.w_bits, w)
-
+quantize = nearest_level_quantize
 
 register_quantizer(KIND, quantize)
-describe_rounding(quantize, rounding)

@@ -19,7 +19,7 @@ import torch
 
 from hwmodels.formats import QuantScheme, get_format
 
-from .grid import nearest_level
+from .grid import describe_rounding, level_rounding, nearest_level
 
 Quantize = Callable[[torch.Tensor, QuantScheme, Optional[torch.Tensor], int], torch.Tensor]
 RowState = Callable[[torch.Tensor, QuantScheme], Optional[torch.Tensor]]
@@ -54,9 +54,18 @@ def unregister_quantizer(kind: str) -> FormatQuantizer:
     return _QUANTIZERS.pop(kind)
 
 
-def _nearest_level(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] = None,
-                   row_dim: int = 0) -> torch.Tensor:
+def nearest_level_quantize(c: torch.Tensor, scheme: QuantScheme, rows: Optional[torch.Tensor] = None,
+                           row_dim: int = 0) -> torch.Tensor:
+    """Nearest level of the scheme kind's level set at its weight width: pow2, sp2, and any
+    plug-in format with a level set and no quantizer of its own."""
     return nearest_level(c, scheme.kind, scheme.w_bits)
+
+
+def _nearest_level_rounding(scheme: QuantScheme, rows: Optional[torch.Tensor], w: torch.Tensor):
+    return level_rounding(scheme.kind, scheme.w_bits, w)
+
+
+describe_rounding(nearest_level_quantize, _nearest_level_rounding)  # the fused kernel's description
 
 
 def quantizer_for(kind: str) -> FormatQuantizer:
@@ -67,6 +76,6 @@ def quantizer_for(kind: str) -> FormatQuantizer:
     if q is not None:
         return q
     if get_format(kind).magnitudes is not None:
-        return FormatQuantizer(kind, _nearest_level)
+        return FormatQuantizer(kind, nearest_level_quantize)
     raise ValueError(f"kind: no torch quantizer registered for {kind!r} and it has no single level set; "
                      "register one with dse.quant.formats.register_quantizer")
