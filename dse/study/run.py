@@ -31,6 +31,7 @@ from ..errors import SearchInterrupted, StorageError, UserError
 from ..evaluate import STATUS_FAILED, Evaluator
 from ..record import TrialRecord
 from .fidelity import make_scorer
+from .journal import batched, flush
 from .storage import StorageHandle, pid_alive, storage_fault, worker_id
 from .recording import point_key, record, replay, tell, tell_trial
 from .resolve import Resolved
@@ -318,22 +319,27 @@ def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, 
     frozen = study._storage.get_trial(trial._trial_id)
     if "failed_trial" in frozen.system_attrs and TrialRecord.of(frozen).reason:
         TrialRecord.write(trial, reason="")  # a retry: the failed attempt's reason is not this one's
-    point = resolved.space.suggest(trial, resolved.workload)
-    as_dict = point.to_dict()
-    key = point_key(point, as_dict)
-    with handle.lock():  # claim the point: no other worker evaluates it at the same time
-        trials = study.get_trials(deepcopy=False)
-        index.update(trials)
-        original = index.holder(key, trial.number, trials)
-        TrialRecord.write(trial, point=as_dict, point_key=key)
+    storage = study._storage
+    with batched(storage):  # a journal file gets the parameters and the claim in one append
+        point = resolved.space.suggest(trial, resolved.workload)
+        as_dict = point.to_dict()
+        key = point_key(point, as_dict)
+        with handle.lock():  # claim the point: no other worker evaluates it at the same time
+            trials = study.get_trials(deepcopy=False)
+            index.update(trials)
+            original = index.holder(key, trial.number, trials)
+            TrialRecord.write(trial, point=as_dict, point_key=key)
+            flush(storage)  # the claim is in the file before another worker can look for it
     if original is not None and original.state == TrialState.RUNNING:
         original = _wait_for(handle, study, original)
     if original is not None and original.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        replay(study, trial, original)
+        with batched(storage):
+            replay(study, trial, original)
         return 1
     ev = evaluator.evaluate(point)
-    record(trial, ev)
-    tell(study, trial, ev)
+    with batched(storage):  # the outcome's records and the trial's state in one append
+        record(trial, ev)
+        tell(study, trial, ev)
     return 0
 
 
