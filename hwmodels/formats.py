@@ -12,7 +12,7 @@ magnitude of 1; one of the ``b`` bits is the sign (see :func:`levels`).
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -258,10 +258,14 @@ class QuantScheme:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields, omitting those left at their defaults where not meaningful."""
-        d = asdict(self)
-        if self.row_bits is not None:
-            d["row_bits"] = list(self.row_bits)
-        return {k: v for k, v in d.items() if v is not None}
+        # every field is a scalar but row_bits (a tuple of ints): dataclasses.asdict's recursive deep
+        # copy was a tenth of a hardware-only trial (called once per layer, issue 13)
+        d = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is not None:
+                d[f.name] = list(v) if f.name == "row_bits" else v
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "QuantScheme":

@@ -347,6 +347,16 @@ class BatchingJournalStorage(JournalStorage):
         held, self._held = self._held, []
         self._backend.append_logs(held + [log])
 
+    def get_trial(self, trial_id: int) -> Any:
+        """Inside a batch, the trial this thread is running is read from this process's view
+        without reading the file (only this worker writes it; Optuna reads it back on every
+        ``set_constraint`` and ``tell``); anything else as Optuna does."""
+        if getattr(self._batch_local, "depth", 0) > 0:
+            with self._thread_lock:
+                if trial_id == self._replay_result.owned_trial_id:
+                    return self._replay_result.get_trial(trial_id)
+        return super().get_trial(trial_id)
+
     def _sync_with_backend(self) -> None:
         if self._skip_sync:
             self._skip_sync = False

@@ -154,3 +154,22 @@ def test_a_worker_appends_a_few_times_per_trial(tmp_path, monkeypatch):
     assert out.ran == 30 and len(trials) == 30 and all(t.state.is_finished() for t in trials)
     assert len(trials[0].params) > 5 and records / 30 > 20  # many records per trial ...
     assert len(appends) / 30 <= 4.5  # ... in about four appends
+
+
+def test_inside_a_batch_the_running_trial_is_read_without_reading_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "j.log"
+    reads = []
+    real = JournalFile.read_logs
+    monkeypatch.setattr(JournalFile, "read_logs", lambda self, n: (reads.append(n), real(self, n))[1])
+    a, b = journal_storage(JournalFile(path)), journal_storage(JournalFile(path))
+    sid = a.create_new_study([StudyDirection.MINIMIZE], "s")
+    mine = a.create_new_trial(sid)
+    other = b.create_new_trial(sid)
+    with a.batch():
+        a.set_trial_user_attr(mine, "k", 1)
+        reads.clear()
+        assert a.get_trial(mine).user_attrs == {"k": 1} and reads == []  # this worker's running trial
+        b.set_trial_user_attr(other, "x", 2)
+        assert a.get_trial(other).user_attrs == {"x": 2} and len(reads) == 1  # another's: read as before
+    reads.clear()
+    assert a.get_trial(mine).user_attrs == {"k": 1} and len(reads) == 1  # outside a batch: as Optuna
