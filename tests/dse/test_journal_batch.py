@@ -170,6 +170,7 @@ def test_inside_a_batch_the_running_trial_is_read_without_reading_the_file(tmp_p
         reads.clear()
         assert a.get_trial(mine).user_attrs == {"k": 1} and reads == []  # this worker's running trial
         b.set_trial_user_attr(other, "x", 2)
+        reads.clear()
         assert a.get_trial(other).user_attrs == {"x": 2} and len(reads) == 1  # another's: read as before
     reads.clear()
     assert a.get_trial(mine).user_attrs == {"k": 1} and len(reads) == 1  # outside a batch: as Optuna
