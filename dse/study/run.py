@@ -264,6 +264,7 @@ def run_worker(handle: StorageHandle, resolved: Resolved, target: Optional[int],
     try:
         while True:
             trial = None
+            study.get_trials(deepcopy=False)  # catch up with other workers' records before locking
             with handle.lock():
                 trials = study.get_trials(deepcopy=False)
                 index.update(trials)
@@ -324,6 +325,7 @@ def _run_trial(handle: StorageHandle, study: optuna.Study, trial: optuna.Trial, 
         point = resolved.space.suggest(trial, resolved.workload)
         as_dict = point.to_dict()
         key = point_key(point, as_dict)
+        study.get_trials(deepcopy=False)  # catch up outside the lock: inside, only what came since
         with handle.lock():  # claim the point: no other worker evaluates it at the same time
             trials = study.get_trials(deepcopy=False)
             index.update(trials)
