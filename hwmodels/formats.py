@@ -258,14 +258,10 @@ class QuantScheme:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields, omitting those left at their defaults where not meaningful."""
-        # every field is a scalar but row_bits (a tuple of ints): dataclasses.asdict's recursive deep
-        # copy was a tenth of a hardware-only trial (called once per layer, issue 13)
-        d = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v is not None:
-                d[f.name] = list(v) if f.name == "row_bits" else v
-        return d
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # scalars (asdict's deep copy: issue 13)
+        if self.row_bits is not None:
+            d["row_bits"] = list(self.row_bits)
+        return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "QuantScheme":

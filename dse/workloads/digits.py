@@ -11,6 +11,7 @@ from torch import nn
 
 from ..errors import UserError
 from .bundle import TensorData, WorkloadBundle
+from .datacache import cached, package_version
 
 
 class DigitsCNN(nn.Module):
@@ -36,8 +37,11 @@ class DigitsCNN(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-@lru_cache(maxsize=4)
-def _split(split_seed: int, val_fraction: float) -> tuple[TensorData, TensorData]:
+#: bump when what _split() returns changes: old cache files are ignored
+DATA_FORMAT = 1
+
+
+def _make_split(split_seed: int, val_fraction: float) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -47,7 +51,31 @@ def _split(split_seed: int, val_fraction: float) -> tuple[TensorData, TensorData
     order = torch.as_tensor(np.random.default_rng(split_seed).permutation(len(y)))
     n_val = int(round(len(y) * val_fraction))
     val_idx, train_idx = order[:n_val], order[n_val:]
-    return TensorData(x[train_idx], y[train_idx]), TensorData(x[val_idx], y[val_idx])
+    return {"x": x[train_idx].numpy(), "y": y[train_idx].numpy(), "x_val": x[val_idx].numpy(),
+            "y_val": y[val_idx].numpy()}
+
+
+def _valid(a: dict[str, np.ndarray], val_fraction: float) -> bool:
+    if set(a) != {"x", "y", "x_val", "y_val"}:
+        return False
+    n_val = int(round(1797 * val_fraction))
+    return (a["x"].dtype == np.float32 and a["x_val"].dtype == np.float32 and a["y"].dtype == np.int64
+            and a["y_val"].dtype == np.int64 and a["x"].shape == (1797 - n_val, 1, 8, 8)
+            and a["x_val"].shape == (n_val, 1, 8, 8) and len(a["y"]) == 1797 - n_val and len(a["y_val"]) == n_val)
+
+
+@lru_cache(maxsize=4)
+def _split(split_seed: int, val_fraction: float) -> tuple[TensorData, TensorData]:
+    """The fixed train/val split, kept in the derived-data cache after the first load
+    (:mod:`dse.workloads.datacache`: importing scikit-learn to read its bundled file cost ~1.3 s
+    of CPU in every process; the cached arrays are the same bit for bit)."""
+    sklearn = package_version("scikit-learn")
+    key = None if sklearn is None else {"format": DATA_FORMAT, "scikit-learn": sklearn, "split_seed": split_seed,
+                                        "val_fraction": repr(float(val_fraction))}
+    a = cached(f"digits-split{split_seed}", key, lambda: _make_split(split_seed, val_fraction),
+               lambda a: _valid(a, val_fraction))
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in a.items()}
+    return TensorData(t["x"], t["y"]), TensorData(t["x_val"], t["y_val"])
 
 
 def workload(split_seed: int = 0, val_fraction: float = 0.2, width: int = 16) -> WorkloadBundle:

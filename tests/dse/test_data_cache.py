@@ -1,5 +1,5 @@
-"""MNIST-1D's generated data set is kept in a derived-data cache (issue 13: every worker process
-regenerated it, ~2 s of CPU): the cached arrays are the generator's, bit for bit; a damaged file is
+"""MNIST-1D's generated data set and the digits split are kept in a derived-data cache (issue 13:
+every worker process regenerated them, 1-2 s of CPU): the cached arrays are the generator's, bit for bit; a damaged file is
 regenerated; ``DSE_DATA_CACHE=0`` writes nothing; a warm cache does not import the generator."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import torch
 
-from dse.workloads import mnist1d
+from dse.workloads import datacache, digits, mnist1d
 
 
 def _generator_tensors(n: int, seed: int):
@@ -65,7 +65,7 @@ def test_disabled_cache_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("DSE_DATA_CACHE", "0")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     _fresh(150, 1)
-    assert mnist1d.data_cache_dir() is None and not any(tmp_path.rglob("*"))
+    assert datacache.data_cache_dir() is None and not any(tmp_path.rglob("*"))
 
 
 def test_warm_cache_skips_the_generator_import(tmp_path):
@@ -76,3 +76,40 @@ def test_warm_cache_skips_the_generator_import(tmp_path):
     warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert cold.split() == ["True", "(200,", "1,", "40)", "(50,", "1,", "40)"]
     assert warm.split() == ["False", "(200,", "1,", "40)", "(50,", "1,", "40)"]
+
+
+def _digits_before_the_cache(split_seed: int, val_fraction: float):
+    """digits._split as it was: scikit-learn's arrays, normalised and split in torch."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1) - 0.5) / 0.5
+    y = torch.tensor(data.target, dtype=torch.long)
+    order = torch.as_tensor(np.random.default_rng(split_seed).permutation(len(y)))
+    n_val = int(round(len(y) * val_fraction))
+    return [x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]]
+
+
+def test_digits_split_cached_bit_for_bit(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSE_DATA_CACHE", str(tmp_path))
+    want = _digits_before_the_cache(3, 0.25)
+    got = []
+    for _ in range(2):  # written, then read back
+        digits._split.cache_clear()
+        train, val = digits._split(3, 0.25)
+        got.append([train.x, train.y, val.x, val.y])
+    assert len(list(tmp_path.glob("digits-split3-*.npz"))) == 1
+    for a, b, c in zip(want, *got):
+        assert a.dtype == b.dtype == c.dtype and torch.equal(a, b) and torch.equal(a, c)
+    digits._split.cache_clear()
+    assert digits._split(3, 0.2)[1].x.shape[0] == 359  # another fraction: another file
+    assert len(list(tmp_path.glob("digits-split3-*.npz"))) == 2
+
+
+def test_warm_digits_cache_skips_scikit_learn(tmp_path):
+    env = {**os.environ, "DSE_DATA_CACHE": str(tmp_path)}
+    code = ("import sys; from dse.workloads.digits import _split; t, v = _split(0, 0.2); "
+            "print('sklearn' in sys.modules, tuple(t.x.shape))")
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert [r.split()[0] for r in runs] == ["True", "False"] and runs[0].split()[1:] == runs[1].split()[1:]
