@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from dse.workloads import datacache, digits, mnist1d
@@ -113,3 +114,19 @@ def test_warm_digits_cache_skips_scikit_learn(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
             for _ in range(2)]
     assert [r.split()[0] for r in runs] == ["True", "False"] and runs[0].split()[1:] == runs[1].split()[1:]
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist1d", "resnet18"])
+def test_traced_shapes_do_not_depend_on_the_device(name):
+    """Small models are traced on the CPU (no torch._dynamo import at start-up), large ones on the
+    meta device: either way the same layers."""
+    from dse.workloads.bundle import SMALL_MODEL_PARAMS, _to_meta
+    from dse.workloads.registry import get_workload
+    from dse.workloads.trace import trace_workload
+
+    bundle = get_workload(name)
+    with torch.device("meta"):
+        model = bundle.build_model()
+    big = sum(p.numel() for p in model.parameters()) > SMALL_MODEL_PARAMS
+    assert big == (name == "resnet18")
+    assert bundle.spec == trace_workload(model, _to_meta(bundle.example_input), name=bundle.name)
