@@ -37,6 +37,18 @@ def resolve_device(device: str = "cpu") -> torch.device:
         raise UserError(f"device: {e}") from None
 
 
+def _deterministic(mode: bool, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` without its first call's import of
+    ``torch._inductor.config`` (~1 s of CPU in every process that fine-tunes: it only carries the
+    flag to ``torch.compile``, which nothing here uses). Once inductor is imported, or where
+    torch lacks the setter it calls, the public function is used."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
+
+
 @contextmanager
 def seeded(seed: int, device: torch.device = torch.device("cpu"),
            threads: int = CPU_THREADS) -> Iterator[None]:
@@ -55,7 +67,7 @@ def seeded(seed: int, device: torch.device = torch.device("cpu"),
         np.random.seed(seed % 2**32)
         random.seed(seed)
         if device.type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            _deterministic(True, warn_only=True)
             if threads:
                 torch.set_num_threads(threads)
         try:
@@ -63,7 +75,7 @@ def seeded(seed: int, device: torch.device = torch.device("cpu"),
         finally:
             if torch.get_num_threads() != prev_threads:
                 torch.set_num_threads(prev_threads)
-            torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+            _deterministic(prev_det, warn_only=prev_warn)
             random.setstate(py_state)
             np.random.set_state(np_state)
 
