@@ -20,7 +20,10 @@ SCREEN_ESTIMATES = ("steps", "sensitivity")
 #: promotion rules: ``front`` = the estimate (plus ``margin``) with the hardware objectives
 #: is not dominated by an earlier screened candidate; ``quantile`` = the estimate is at least
 #: the ``quantile`` of the estimates screened so far
-PROMOTION_RULES = ("front", "quantile")
+#: ``gain`` = the hypervolume the candidate is predicted to add (calibrated estimate, hardware
+#: objectives) to the front of the designs already fine-tuned is positive and the largest of the
+#: last ``window`` screened candidates
+PROMOTION_RULES = ("front", "quantile", "gain")
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,16 @@ class ScreenConfig:
                             "fine-tune) or sensitivity (per-layer table, no training)")
     steps: int = setting(10, Int(1, 100_000), "optimizer steps of the 'steps' estimate")
     promote: str = setting("front", Choice(PROMOTION_RULES), "promotion rule: front (not dominated by an "
-                           "earlier promoted design) or quantile (estimate >= the quantile of earlier ones)")
+                           "earlier promoted design), quantile (estimate >= the quantile of earlier ones) or gain "
+                           "(largest predicted hypervolume gain of the last 'window' candidates)")
     margin: float = setting(0.0, Num(0.0, 1.0), "accuracy slack added to a candidate's estimate by the "
                             "'front' rule")
     quantile: float = setting(0.5, Num(0.0, 1.0), "quantile of earlier estimates the 'quantile' rule requires")
     warmup: int = setting(5, Int(0, 1_000_000), "first screened candidates promoted unconditionally")
     tolerance: float = setting(0.0, Num(0.0, 10.0), "'front' rule: relative slack on the hardware objectives "
                                "within which an earlier, no less accurate design counts as dominating")
+    window: int = setting(1, Int(1, 1000), "'gain' rule: a candidate is promoted only when its predicted "
+                          "hypervolume gain is the largest of the last 'window' screened candidates")
 
 
 def check_screen(screen: ScreenConfig | None, fidelity: str, needs_training: bool) -> None:

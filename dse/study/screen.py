@@ -22,7 +22,10 @@ Promotion (``screen.promote``), after ``screen.warmup`` candidates promoted unco
   objectives, accuracy taken as the estimate (the candidate's plus ``screen.margin``) and
   the hardware objectives from the hardware model;
 - ``quantile``: promoted when the estimate is at least the ``screen.quantile`` quantile of
-  the earlier estimates.
+  the earlier estimates;
+- ``gain``: promoted when the hypervolume the candidate is predicted to add to the front of
+  the designs already fine-tuned (its calibrated accuracy prediction, the hardware objectives)
+  is positive and the largest of the last ``screen.window`` candidates' predicted gains.
 
 With either rule, once ``CALIBRATE_MIN`` candidates have been fine-tuned after their screen,
 the estimate is also mapped onto the full fine-tune's accuracy (a least-squares line through
@@ -48,7 +51,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from hwmodels import DesignPoint
 
 from ..record import TrialRecord
-from .pareto import dominates
+from .pareto import dominates, hypervolume
 from .resolve import Resolved
 
 Estimate = Callable[[DesignPoint], float]
@@ -193,6 +196,12 @@ class Screener:
         self.estimate = estimate
         self.history: list[tuple[float, tuple[float, ...]]] = []
         self.promoted: list[tuple[float, tuple[float, ...]]] = []  # those fine-tuned: the front rule's rivals
+        # the 'gain' rule: the fine-tuned designs as they came out (fine-tuned accuracy; None until
+        # known, () when the fine-tune ended below an accuracy floor)
+        self.tuned: list[Optional[tuple[float, ...]]] = []
+        self.tuned_metrics: list[Mapping[str, float]] = []
+        self.gains: list[float] = []  # the 'gain' rule's prediction at each screen (0 for stored ones)
+        self._last_gain = 0.0
         self.calibration = Calibration()
         self.floors = accuracy_floors(cfg)
         self.screened = 0
@@ -205,13 +214,47 @@ class Screener:
     def _remember(self, est: float, metrics: Mapping[str, float], promoted: bool) -> None:
         entry = (est, _minimization(self.cfg, est, metrics))
         self.history.append(entry)
+        self.gains.append(self._last_gain)
+        self._last_gain = 0.0
         if promoted:
             self.promoted.append(entry)
+            self.tuned.append(None)
+            self.tuned_metrics.append(dict(metrics))
         self.screened += 1
 
     def observe(self, est: float, accuracy: float) -> None:
         """A promoted candidate's full fine-tune reached ``accuracy`` (its screen said ``est``)."""
         self.calibration.add(est, accuracy)
+        # the evaluator fine-tunes a promoted candidate right after its screen: the newest
+        # promoted design is the one that reached ``accuracy``
+        pending = [i for i, t in enumerate(self.tuned) if t is None]
+        if pending and math.isfinite(accuracy):
+            i = pending[-1]
+            metrics = self.tuned_metrics[i]
+            if all(accuracy >= level for level, _ in self.floors):  # a fine-tune below a floor ends infeasible
+                self.tuned[i] = _minimization(self.cfg, accuracy, metrics)
+            else:
+                self.tuned[i] = ()
+
+    def _gain(self, est: float, metrics: Mapping[str, float]) -> float:
+        """The hypervolume the candidate is predicted to add to the front of the feasible
+        fine-tuned designs: accuracy = the calibrated prediction of its estimate (the estimate
+        itself before the calibration has CALIBRATE_MIN pairs) plus ``margin``; objectives
+        normalised over every screened candidate so far and the fine-tuned front (so gains
+        recorded at different times stay comparable), reference 1.1 per objective."""
+        front = [t for t in self.tuned if t]
+        pred = self.calibration.predict(est)
+        mine = _minimization(self.cfg, min(1.0, (est if pred is None else pred) + self.sc.margin), metrics)
+        allp = [p for _, p in self.history] + front + [mine]
+        m = len(mine)
+        low = [min(p[j] for p in allp) for j in range(m)]
+        span = [(max(p[j] for p in allp) - low[j]) or 1.0 for j in range(m)]
+
+        def norm(ps: Sequence[tuple[float, ...]]) -> list[list[float]]:
+            return [[(p[j] - low[j]) / span[j] for j in range(m)] for p in ps]
+
+        ref = [1.1] * m
+        return hypervolume(norm(front + [mine]), ref) - (hypervolume(norm(front), ref) if front else 0.0)
 
     def _below_floor(self, est: float) -> Optional[str]:
         pred = self.calibration.predict(est) if self.floors else None
@@ -240,11 +283,25 @@ class Screener:
 
     def decide(self, est: float, metrics: Mapping[str, float]) -> tuple[bool, str]:
         """(promoted, why) for an estimate against the history so far."""
+        self._last_gain = 0.0
         if self.screened < self.sc.warmup:
             return True, f"warm-up ({self.screened + 1} of {self.sc.warmup})"
         low = self._below_floor(est)
         if low is not None:
             return False, low
+        if self.sc.promote == "gain":
+            # best of the last `window`: the gains the previous window - 1 candidates were predicted
+            # at their own screen (a promoted one included: one promotion per window of candidates)
+            recent = self.gains[-(self.sc.window - 1):] if self.sc.window > 1 else []
+            mine = self._last_gain = self._gain(est, metrics)
+            best = max(recent, default=0.0)
+            if mine <= 1e-12:
+                return False, (f"screened out: estimated accuracy {est:.4f} is predicted to add no hypervolume to "
+                               f"the {sum(1 for t in self.tuned if t)} feasible fine-tuned designs")
+            if best > mine:
+                return False, (f"screened out: predicted hypervolume gain {mine:.4g} is below {best:.4g}, the "
+                               f"largest of the last {len(recent)} screened candidates (window {self.sc.window})")
+            return True, f"predicted hypervolume gain {mine:.4g}, the largest of the last {len(recent) + 1}"
         if self.sc.promote == "quantile":
             ests = sorted(e for e, _ in self.history)
             q = _quantile(ests, self.sc.quantile)

@@ -118,6 +118,40 @@ def test_front_tolerance_counts_near_equal_hardware_as_dominated():
     assert [chain(p, {"latency_s": lat[p]})["promoted"] for p in "abd"] == [True, False, True]
 
 
+def test_gain_rule_promotes_the_largest_predicted_hypervolume_gain_of_the_window():
+    # fine-tunes reach the estimate + 0.02 (three pairs: the calibration adds 0.02)
+    hist = [(0.90, {"latency_s": 3.0, "accuracy": 0.92}), (0.80, {"latency_s": 1.0, "accuracy": 0.82}),
+            (0.85, {"latency_s": 2.0, "accuracy": 0.87})]
+    s = Screener(_capped(promote="gain", warmup=0), lambda p: p, history=hist)
+    assert [t for t in s.tuned] == [(-0.92, 3.0), (-0.82, 1.0), (-0.87, 2.0)]  # the fine-tuned front
+    assert s.calibration.predict(0.83) == pytest.approx(0.85)
+    # predicted 0.85 at latency 2.5: dominated by the fine-tuned (0.87, 2.0) -> adds nothing, although
+    # its raw estimate is not dominated by any other raw estimate
+    out = s(0.83, {"latency_s": 2.5})
+    assert not out["promoted"] and "predicted to add no hypervolume to the 3 feasible" in out["reason"]
+    assert s(0.86, {"latency_s": 1.5})["promoted"]  # predicted 0.88 at 1.5: a new trade-off
+    s.observe(0.86, 0.88)
+    assert s.tuned[-1] == (-0.88, 1.5)
+    # a fine-tune that ends below the cap accuracy >= 0.5 joins no front
+    assert s(0.995, {"latency_s": 0.1})["promoted"]
+    s.observe(0.995, 0.30)
+    assert s.tuned[-1] == () and [t for t in s.tuned if t][-1] == (-0.88, 1.5)
+    # window 3: promoted only when its predicted gain is the largest of its own and the two
+    # previous candidates' gains (as predicted at their screens): one promotion per ~3 candidates
+    w = Screener(_capped(promote="gain", warmup=0, window=3), lambda p: p, history=hist)
+    assert w.gains == [0.0, 0.0, 0.0]  # stored screens carry no gain: they block nothing
+    first = w(0.95, {"latency_s": 0.5})  # a new trade-off: promoted
+    assert first["promoted"]
+    w.observe(0.95, 0.97)
+    smaller = w(0.96, {"latency_s": 0.45})  # predicted 0.98 at 0.45: a gain, but smaller than first's
+    assert 0 < w.gains[-1] < w.gains[-2] and not smaller["promoted"]
+    assert "the largest of the last 2 screened candidates (window 3)" in smaller["reason"]
+    nothing = w(0.89, {"latency_s": 0.9})  # predicted 0.91 at 0.9: (0.97, 0.5) dominates it
+    assert not nothing["promoted"] and "no hypervolume" in nothing["reason"]
+    # first's gain has left the window: the largest of (smaller, nothing, this) is promoted
+    assert w(0.965, {"latency_s": 0.44})["promoted"] and w.gains[-1] >= w.gains[-3]  # 0.985 at 0.44
+
+
 # --- a real search: screened-out trials are never fine-tuned ---------------------------------
 
 @pytest.fixture(scope="module")
@@ -192,6 +226,20 @@ def test_screened_out_trials_are_not_finetuned(screened_study):
     assert make_screen_fn(resolved, trials).calibration.pairs == pairs
 
 
+@pytest.mark.slow  # uses the real 10-trial search above
+def test_gain_rule_rebuilds_the_finetuned_front_from_the_storage(screened_study):
+    study, _, screener, resolved = screened_study
+    trials = study.get_trials()
+    tuned = sorted((t for t in trials if "finetune" in t.user_attrs), key=lambda t: t.number)
+    # the live screener filled its fine-tuned front through the evaluator's observe() hook
+    want = [(-t.user_attrs["metrics"]["accuracy"], t.user_attrs["metrics"]["latency_s"]) for t in tuned]
+    assert screener.tuned == want
+    # a worker resuming the study with promote = "gain" starts from the same front
+    cfg = replace(resolved.cfg, screen=replace(resolved.cfg.screen, promote="gain", window=2))
+    again = make_screen_fn(type(resolved)(**{**resolved.__dict__, "cfg": cfg}), trials)
+    assert again.tuned == want and again.gains == [0.0] * len(stored_history(trials))
+
+
 @pytest.mark.slow  # a real 10-trial search with fine-tunes (~10-20 s on 2 loaded cores)
 def test_each_trial_records_the_fidelity_it_reached(screened_study):
     study = screened_study[0]
@@ -236,6 +284,7 @@ SCREEN_MISTAKES = [
     ("margin = 2", "", "screen.margin: must be <= 1"),
     ("tolerance = -0.1", "", "screen.tolerance: must be >= 0"),
     ("warmpu = 3", "", "screen.warmpu: unknown key; allowed:"),
+    ("window = 0", "", "screen.window: must be in [1, 1000], got 0"),
     ("", 'fidelity = "none"\nobjectives = ["latency_s", "lut"]',
      "screen: screens accuracy estimates, but the study does not score accuracy"),
     ("", 'fidelity = "multires"', "screen: screens candidates before the full fine-tune"),
@@ -307,3 +356,66 @@ def test_dse_studies_shows_a_screened_column_only_when_screening(screened_study,
     optuna.create_study(study_name="plain", storage=f"sqlite:///{tmp_path / 'plain.db'}")
     assert main(["studies", "--storage", f"sqlite:///{tmp_path / 'plain.db'}"]) == 0
     assert "screened" not in capsys.readouterr().out
+
+
+# --- mnist1d `depth` (the benchmark's hard space) --------------------------------------------
+
+def test_mnist1d_depth_option_keeps_the_default_model_and_cache_key():
+    import torch
+
+    from dse.errors import UserError
+    from dse.training.pretrain import architecture_digest
+    from dse.workloads import get_workload_spec
+    from dse.workloads.mnist1d import MNIST1DCNN, workload
+
+    default = workload(num_samples=400)
+    assert dict(default.options) == {"num_samples": 400, "data_seed": 42, "width": 32}  # no depth key
+    assert workload(num_samples=400, depth=4).options == default.options
+    torch.manual_seed(0)
+    old = MNIST1DCNN(32)
+    assert [k for k in old.state_dict() if k.endswith("weight")] == [
+        "conv1.weight", "bn1.weight", "conv2.weight", "bn2.weight", "conv3.weight", "bn3.weight",
+        "conv4.weight", "bn4.weight", "fc.weight"]
+    assert architecture_digest(MNIST1DCNN(32, depth=4)) == architecture_digest(old)
+    deep = workload(num_samples=400, depth=6)
+    assert dict(deep.options)["depth"] == 6
+    net = deep.build_model()
+    assert tuple(net(torch.zeros(3, 1, 40)).shape) == (3, 10)
+    assert architecture_digest(net) != architecture_digest(old)  # its own FP32 cache entry
+    layers = [layer.name for layer in get_workload_spec("mnist1d", num_samples=400, depth=6).layers]
+    assert layers == ["conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc"]
+    for bad in (3, 17, "8", 6.0, True):
+        with pytest.raises(UserError, match="depth: the number of convolutions must be an integer from 4 to 16"):
+            workload(depth=bad)
+
+
+def test_bench_budget_curve_scores_prefixes_under_one_normalisation(tmp_path):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_mf", bench_dir / "bench_multifidelity.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(bench_dir))
+    d = ["maximize", "minimize"]
+    # random: two designs, the second infeasible (None); mf: reaches the best corner at its 2nd fine-tune
+    runs = {"random/0": {"sequence": [[0.5, 2.0], None], "values": [[0.5, 2.0]], "directions": d},
+            "mf/0": {"sequence": [[0.5, 2.0], [0.9, 1.0]], "values": [[0.5, 2.0], [0.9, 1.0]], "directions": d}}
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(runs))
+    res = bench.load_saved(str(path))
+    lines = bench.curve_report(res, ["random", "mf"], [0], [1, 2])
+    # normalised over all points at K = 2: (0.5, 2.0) -> (1, 1), (0.9, 1.0) -> (0, 0) in minimisation
+    # space; reference 1.1: random holds 0.1 x 0.1 = 0.01 at both K, mf 0.01 at K = 1 and 1.21 at K = 2
+    assert "union 1.2100" in lines[0]
+    k1 = lines[2].split()
+    k2 = lines[3].split()
+    assert k1[:3] == ["1", "0.0100", "0.0100"] and k1[3] == "1.000x"
+    assert k2[:3] == ["2", "0.0100", "1.2100"] and k2[3] == "121.000x" and k2[4] == "infx"
+    assert lines[-1].endswith("random 1.0/1.0; mf 1.0/2.0")  # feasible fine-tunes among the first K
