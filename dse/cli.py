@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import warnings
 from typing import Sequence
 
 from .errors import DseWarning, SearchInterrupted, StorageError, UserError
+from .exiting import heavy, quick_exit
 
 #: command modules, in the order ``dse --help`` lists them
 COMMAND_MODULES = (
@@ -97,6 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args.argv = argv  # for messages that print the command to resume
     warnings.showwarning = _show_warning
+    code = _run(args)
+    if from_shell and (heavy() or code == EXIT_INTERRUPTED):
+        quick_exit(code)  # every record and report is written: skip torch's teardown (~0.85 s)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code; a user mistake, a fault or an interruption as one line."""
     try:
         rc = args.func(args)
     except UserError as e:
@@ -104,10 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SearchInterrupted as e:
         print(f"dse: {_one_line(e)}", file=sys.stderr)
-        if from_shell:  # stop now: every record is written; tearing down torch & co. can take seconds
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except StorageError as e:
         print(f"dse: error: {_one_line(e)}", file=sys.stderr)

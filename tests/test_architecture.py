@@ -32,7 +32,7 @@ LAYERS = {
     "hwmodels": 0,
     "search_spaces": 1,
     # dse core: what one trial needs, below any study
-    "dse": 2, "dse.__version__": 2, "dse.compat": 2, "dse.errors": 2, "dse.lazy": 2, "dse.metrics": 2,
+    "dse": 2, "dse.__version__": 2, "dse.compat": 2, "dse.errors": 2, "dse.exiting": 2, "dse.lazy": 2, "dse.metrics": 2,
     "dse.config": 2, "dse.record": 2, "dse.quant": 2, "dse.workloads": 2, "dse.training": 2, "dse.evaluate": 2,
     "dse.study": 3, "dse.peek": 3,
     # applications over a study: paper methods, hand-offs, the report, RTL validation

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from ..errors import SearchInterrupted, StorageError
+from ..exiting import quick_exit
 
 
 @contextlib.contextmanager
@@ -114,12 +115,11 @@ def worker_process(storage_url: str, study_name: str, index: int, seed: Optional
             one_torch_thread()
             run_worker(handle, resolved, target, deadline, worker_index=index, seed=seed, start_trials=start_trials)
         except (SearchInterrupted, KeyboardInterrupt):
-            sys.stderr.flush()
-            os._exit(130)  # its trial is failed and queued; skip the slow interpreter teardown
+            quick_exit(130)  # its trial is failed and queued; skip the slow interpreter teardown
         except StorageError as e:
             print(f"dse: error: worker {index}: {e}", file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(1)
+            quick_exit(1)
+    quick_exit(0)  # its trials are stored: the parent need not wait for torch's teardown (~0.85 s)
 
 
 def one_torch_thread() -> int:

@@ -26,9 +26,10 @@ import os
 import socket
 import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -191,6 +192,20 @@ def journal_path(url: str) -> Path:
     return Path(path_str).expanduser()
 
 
+#: SQL storages this process opened (closed by :func:`release_all` before a quick exit)
+_OPENED_RDB: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def release_all() -> None:
+    """Close the database connections of every SQL storage this process opened (before
+    :func:`dse.exiting.quick_exit`, which skips the interpreter's own cleanup)."""
+    for storage in list(_OPENED_RDB):
+        try:
+            storage.engine.dispose()
+        except Exception:  # already closed, or the server went away: nothing to release
+            pass
+
+
 def open_storage(url: str | None, create_dirs: bool = True, write: bool | None = None) -> StorageHandle:
     """Open the storage at ``url``; ``create_dirs``: create it when absent (a search), else
     it must exist (studies, report, export, worker). ``write`` (default ``create_dirs``):
@@ -227,6 +242,7 @@ def open_storage(url: str | None, create_dirs: bool = True, write: bool | None =
         except Exception as e:  # connection refused, bad credentials, bad URL, not a database
             msg = (str(e).splitlines() or [type(e).__name__])[0][:200]
             raise UserError(f"storage: cannot open {_redact(url)}: {msg}") from None
+        _OPENED_RDB.add(storage)
         return StorageHandle(url, storage, lock_path=lock_path, rdb_url=url, heartbeat=True)
     path = journal_path(url)
     check_local_path(path, create, write)
