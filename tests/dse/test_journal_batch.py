@@ -174,3 +174,21 @@ def test_inside_a_batch_the_running_trial_is_read_without_reading_the_file(tmp_p
         assert a.get_trial(other).user_attrs == {"x": 2} and len(reads) == 1  # another's: read as before
     reads.clear()
     assert a.get_trial(mine).user_attrs == {"k": 1} and len(reads) == 1  # outside a batch: as Optuna
+
+
+def test_a_refused_held_record_writes_nothing_and_skips_nothing(tmp_path):
+    """Optuna refuses an update of a finished trial: inside a batch it raises before anything is
+    held, and this worker still reads every record other workers append after it."""
+    path = tmp_path / "j.log"
+    a, b = journal_storage(JournalFile(path)), journal_storage(JournalFile(path))
+    sid = a.create_new_study([StudyDirection.MINIMIZE], "s")
+    done = a.create_new_trial(sid)
+    a.set_trial_state_values(done, TrialState.COMPLETE, [1.0])
+    before = _lines(path)
+    with a.batch():
+        with pytest.raises(UpdateFinishedTrialError):
+            a.set_trial_user_attr(done, "late", 1)
+    assert _lines(path) == before
+    other = b.create_new_trial(sid)
+    b.set_trial_user_attr(other, "x", 1)
+    assert a.get_trial(other).user_attrs == {"x": 1}  # the record right after was not skipped
