@@ -88,6 +88,10 @@ _PY_SHOWWARNING = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``dse`` command; returns its exit code. Without ``argv`` (the console script,
+    ``python -m dse``) the arguments are the process's, and a command that loaded torch ends the
+    process itself once all is written (:func:`dse.exiting.quick_exit`); pass ``argv`` to call
+    it from Python and get the code back."""
     parser = build_parser()
     from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
