@@ -283,8 +283,8 @@ class BatchingJournalStorage(JournalStorage):
     A held record is applied to this process's view at once (so every read here sees it, as
     before) and appended with the next record that is not a detail (a trial's state, a new
     trial, a study attr), at :meth:`flush`, or when the outermost :meth:`batch` ends; reading
-    it back (right after the append, as Optuna reads back every write) applies it again, which
-    changes nothing: no newer value of its key can be held in between.
+    it back (before anything newer is held, or at the next read) applies it again, which changes
+    nothing: no newer value of its key can be held in between.
     What other workers see is unchanged but later: a held record is invisible to them until
     appended, so callers flush before they release a lock that others read under (the claim
     of a point, ``dse/study/run.py``). A worker killed inside a batch leaves its running trial
@@ -304,6 +304,7 @@ class BatchingJournalStorage(JournalStorage):
         self._held: list[dict[str, Any]] = []
         self._batch_local = threading.local()
         self._skip_sync = False
+        self._unread = False  # records flushed and not yet read back
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
@@ -313,7 +314,7 @@ class BatchingJournalStorage(JournalStorage):
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for k in ("_held", "_batch_local", "_skip_sync"):
+        for k in ("_held", "_batch_local", "_skip_sync", "_unread"):
             state.pop(k, None)
         return state
 
@@ -330,21 +331,24 @@ class BatchingJournalStorage(JournalStorage):
                 self.flush()
 
     def flush(self) -> None:
-        """Append the held records now (one locked append), and read them back at once, as
-        Optuna does after every write: read back later, after a newer value of the same key was
-        held, they would hide it from this process until that one is appended too."""
+        """Append the held records now (one locked append). They are read back before the next
+        record is held (or at the next read): read back after a newer value of the same key was
+        held, they would hide it from this process until that one is appended too. Not at once:
+        the claim's flush runs under the study lock, which other workers wait for."""
         with self._thread_lock:
             if self._held:
                 held, self._held = self._held, []
                 self._backend.append_logs(held)
-                self._skip_sync = False
-                self._sync_with_backend()
+                self._unread = True
 
     def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
         log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
         if op_code in DETAIL_OPS and getattr(self._batch_local, "depth", 0) > 0:
             if op_code in (8, 9):  # an attr's value JSON cannot hold raises here, as at Optuna's append,
                 json.dumps(log)  # not at a later append, dropping the others (params, values: numbers)
+            if self._unread:  # what was flushed comes back before anything newer is held
+                JournalStorage._sync_with_backend(self)
+                self._unread = False
             read = self._replay_result.log_number_read
             try:
                 self._replay_result.apply_logs([log])  # this process sees it now (Optuna's errors raise
@@ -370,6 +374,7 @@ class BatchingJournalStorage(JournalStorage):
         if self._skip_sync:
             self._skip_sync = False
             return
+        self._unread = False
         super()._sync_with_backend()
 
 
