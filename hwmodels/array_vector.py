@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -178,23 +178,8 @@ def price_homogeneous(view: WorkloadView, schemes: list[QuantScheme], cfg: Array
     env = PEEnvelope(*map(max, _ENVELOPE_ZERO, *[rec[0] for rec in recs]))
     if cfg.unit == "dsp":
         cfg = with_pack(cfg, envelope_pack("dsp", env, cfg.dsp_gen))
-    table = memo.table(cfg)
-    out = list(map(table.get, keys))
-    hits = len(out)
-    if not all(out):
-        todo = []   # (index, facts) of the misses priced together
-        singles = []
-        for i, (cost, rec) in enumerate(zip(out, recs)):
-            if cost is None:
-                hits -= 1
-                if vector and rec[1] is not NOT_VECTOR:
-                    todo.append((i, rec[1]))
-                else:  # in layer order: its errors come as one by one pricing raises them
-                    out[i] = cost = memo.fn(view.layers[i], schemes[i], cfg)
-                    singles.append((keys[i], cost))
-        _price_together(memo, view, keys, cfg, out, todo, singles)
-    memo.hits += hits
-    return cfg, tuple(out), env
+    out = _through_memo(memo, view, schemes, keys, cfg, lambda i: recs[i][1] if vector else NOT_VECTOR)
+    return cfg, out, env
 
 
 def _new_records(view: WorkloadView, schemes: list[QuantScheme], cfg: ArrayConfig, keys: list, recs: list,
@@ -229,22 +214,36 @@ def price_workload(memo: LayerMemo, view: WorkloadView, schemes: list[QuantSchem
     cannot be priced raises in layer order, as pricing them one by one does."""
     facts = facts_memo(cfg) if vector and vectorizable(cfg) else None
     keys = list(zip(view.tokens, schemes))
+
+    def facts_of(i: int) -> Any:
+        if facts is None:
+            return NOT_VECTOR
+        f = facts.get(keys[i], _NO_FACTS)
+        if f is _NO_FACTS:
+            f = facts[keys[i]] = layer_facts(view.layers[i], schemes[i], cfg)
+        return f
+
+    return _through_memo(memo, view, schemes, keys, cfg, facts_of)
+
+
+def _through_memo(memo: LayerMemo, view: WorkloadView, schemes: list[QuantScheme], keys: list,
+                  cfg: ArrayConfig, facts_of: Callable[[int], Any]) -> tuple[LayerCost, ...]:
+    """Every layer's cost on ``cfg`` through ``memo``: hits as they are; a miss whose
+    ``facts_of(index)`` is not ``NOT_VECTOR`` priced with the other such misses in one
+    :func:`price_layers` call, the rest one by one, in layer order (their errors come as one
+    by one pricing raises them); the misses memoised."""
     out = list(map(memo.table(cfg).get, keys))
     hits = len(out)
     if not all(out):
         todo = []   # (index, facts) of the misses priced together
         singles = []
-        for i, (key, cost) in enumerate(zip(keys, out)):
+        for i, cost in enumerate(out):
             if cost is None:
                 hits -= 1
-                f = NOT_VECTOR
-                if facts is not None:
-                    f = facts.get(key, _NO_FACTS)
-                    if f is _NO_FACTS:
-                        f = facts[key] = layer_facts(view.layers[i], schemes[i], cfg)
+                f = facts_of(i)
                 if f is NOT_VECTOR:
                     out[i] = cost = memo.fn(view.layers[i], schemes[i], cfg)
-                    singles.append((key, cost))
+                    singles.append((keys[i], cost))
                 else:
                     todo.append((i, f))
         _price_together(memo, view, keys, cfg, out, todo, singles)
